@@ -1,0 +1,103 @@
+"""Inference backends and :func:`create_backend`, which picks and builds one.
+
+Heavy packages (torch, onnxruntime, tensorrt) are imported only when their backend is built.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Literal
+
+from ..errors import BackendError, ConfigError
+from ..models.catalogue import ModelSpec, get_spec
+from .base import Backend, FrameAdapter, ModelInfo
+
+__all__ = ["BACKEND_NAMES", "Backend", "FrameAdapter", "ModelInfo", "create_backend", "resolve_backend"]
+
+log = logging.getLogger(__name__)
+
+BackendName = Literal["auto", "torch", "onnx", "tensorrt"]
+BACKEND_NAMES: tuple[str, ...] = ("auto", "torch", "onnx", "tensorrt")
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _cuda() -> bool:
+    if not _has("torch"):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def resolve_backend(name: str, spec: ModelSpec) -> tuple[str, str]:
+    """Which concrete backend ``name`` means for ``spec``, and why (for the user to read).
+
+    ``auto`` takes TensorRT when it is installed and a GPU is present, then torch on CUDA, then on
+    CPU the backend measured fastest for that architecture (catalogue ``cpu_backend``: ONNX Runtime
+    for the small luma net, torch channels_last for the 3x3-conv stacks), else whatever is installed.
+    """
+    if name not in BACKEND_NAMES:
+        raise ConfigError(f"unknown backend {name!r}; choose one of: {', '.join(BACKEND_NAMES)}")
+    if spec.arch == "bicubic":
+        return "bicubic", "the bicubic model needs no network"
+    if name != "auto":
+        return name, "asked for"
+    if _cuda():
+        if _has("tensorrt") and _has("vsr.backends.tensorrt_backend"):
+            return "tensorrt", "TensorRT and a CUDA GPU are present"
+        return "torch", "a CUDA GPU is present (TensorRT is not installed)"
+    preferred = spec.cpu_backend
+    if preferred == "onnx" and _has("onnxruntime"):
+        return "onnx", f"no GPU; ONNX Runtime is the fastest CPU backend measured for {spec.arch!r}"
+    if preferred == "torch":
+        return "torch", f"no GPU; torch channels_last is the fastest CPU backend measured for {spec.arch!r}"
+    return "torch", "no GPU and onnxruntime is not installed"
+
+
+def create_backend(
+    name: str,
+    model: str | ModelSpec,
+    *,
+    device: str = "auto",
+    tile: int = 0,
+    threads: int | None = None,
+    net: object | None = None,
+) -> Backend:
+    """Build the backend ``name`` (auto, torch, onnx, tensorrt) serving catalogue ``model``.
+
+    ``net`` replaces the shipped weights with a ready torch module (tests, training). Raises
+    :class:`ConfigError` for unknown names and :class:`BackendError` when the backend cannot run.
+    The chosen backend's ``name`` attribute says what runs; ``auto`` logs why it chose it.
+    """
+    spec = get_spec(model) if isinstance(model, str) else model
+    concrete, why = resolve_backend(name, spec)
+    if name == "auto":
+        log.info("backend auto -> %s (%s)", concrete, why)
+    if concrete == "bicubic":
+        from .bicubic import BicubicBackend
+
+        return BicubicBackend(spec.scale)
+    if concrete == "torch":
+        if not _has("torch"):
+            raise BackendError("torch backend needs PyTorch: pip install torch")
+        from .torch_backend import TorchBackend
+
+        return TorchBackend(spec, device=device, tile=tile, threads=threads, net=net)
+    if concrete == "onnx":
+        from .onnx_backend import OnnxBackend
+
+        return OnnxBackend(spec, device=device, tile=tile, threads=threads, net=net)
+    if not _has("tensorrt"):
+        raise BackendError(
+            "tensorrt backend needs NVIDIA TensorRT 10+ and a CUDA GPU (pip install 'vsr[trt]'); "
+            "use --backend torch or onnx"
+        )
+    if not _has("vsr.backends.tensorrt_backend"):
+        raise BackendError("tensorrt backend is not part of this build of vsr; use --backend torch or onnx")
+    from .tensorrt_backend import TensorRTBackend  # type: ignore[import-not-found]
+
+    return TensorRTBackend(spec, tile=tile)

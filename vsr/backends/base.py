@@ -1,0 +1,145 @@
+"""The backend contract, and the frame adapters every backend shares.
+
+A backend turns uint8 RGB frames into uint8 RGB frames 4x larger. It owns normalisation, layout,
+colour handling (luma-only models), padding to the model's size multiple, tiling and transfers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from ..colour import bicubic_up
+from ..errors import ConfigError
+from ..models.catalogue import ModelSpec
+
+__all__ = ["Backend", "FrameAdapter", "ModelInfo", "NetFn", "tiled"]
+
+# A network call: float32 NCHW (N, C, h, w) in [0, 1] -> float32 (N, C, s*h, s*w). May reuse buffers.
+NetFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a running backend serves: the model name, its scale and its input constraints."""
+
+    name: str
+    scale: int
+    size_multiple: int = 1
+    supports_fp16: bool = True
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the pipeline needs from an inference backend."""
+
+    info: ModelInfo
+    name: str  # e.g. "onnx (CPUExecutionProvider)"
+
+    def prepare(self, height: int, width: int, batch: int) -> None:
+        """Allocate, pick a profile and warm up for frames of this size. Optional to call."""
+
+    def infer(self, frames: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB -> (N, s*H, s*W, 3) uint8 RGB; the caller owns the result."""
+
+    def close(self) -> None:
+        """Release resources. Idempotent."""
+
+
+# MATLAB rgb2ycbcr as a 3x4 affine for cv2.transform (fast, SIMD) on 0..255 values
+_FWD = (
+    np.array(
+        [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]], dtype=np.float64
+    )
+    / 255.0
+)
+_OFF = np.array([16.0, 128.0, 128.0])
+_RGB2YCC = np.hstack([_FWD, _OFF[:, None]]).astype(np.float32)
+_INV = np.linalg.inv(_FWD)
+_YCC2RGB = np.hstack([_INV, (-_INV @ _OFF)[:, None]]).astype(np.float32)
+
+
+def tiled(net: NetFn, x: np.ndarray, scale: int, tile: int, overlap: int) -> np.ndarray:
+    """Run ``net`` over (N, C, H, W) float32 in tiles of ``tile`` px with ``overlap`` px of context.
+
+    Each tile is extended by ``overlap`` input pixels on every side (clamped at the frame edge), run,
+    and only its core is kept, so with ``overlap`` >= the model's receptive radius the result equals
+    the untiled one up to float rounding: no seams.
+    """
+    n, _c, h, w = x.shape
+    if tile <= 0 or (h <= tile and w <= tile):
+        return net(x)
+    out: np.ndarray | None = None
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            cy0, cx0 = max(y0 - overlap, 0), max(x0 - overlap, 0)
+            cy1, cx1 = min(y1 + overlap, h), min(x1 + overlap, w)
+            res = net(np.ascontiguousarray(x[:, :, cy0:cy1, cx0:cx1]))
+            if out is None:
+                out = np.empty((n, res.shape[1], h * scale, w * scale), dtype=np.float32)
+            oy, ox = (y0 - cy0) * scale, (x0 - cx0) * scale
+            out[:, :, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = res[
+                :, :, oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale
+            ]
+    assert out is not None
+    return out
+
+
+class FrameAdapter:
+    """Converts uint8 RGB frames to what a network takes and its output back to uint8 RGB frames.
+
+    ``rgb`` models: RGB/255 in, RGB out. ``y`` models: BT.601 luma/255 in, luma residual out, added
+    to the cv2-bicubic upscale of Y, Cb, Cr. Frames are edge-padded to ``size_multiple`` and the
+    output cropped. ``tile`` > 0 runs the network in tiles (see :func:`tiled`).
+    """
+
+    def __init__(
+        self, spec: ModelSpec, net: NetFn, *, tile: int = 0, tile_overlap: int | None = None
+    ) -> None:
+        if tile < 0:
+            raise ConfigError(f"tile must be >= 0, got {tile}")
+        self.spec = spec
+        self.net = net
+        self.tile = tile
+        self.overlap = spec.receptive_radius if tile_overlap is None else tile_overlap
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return tiled(self.net, x, self.spec.scale, self.tile, self.overlap)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB -> (N, 4H, 4W, 3) uint8 RGB, a new array."""
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ConfigError(f"frames must be (N, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+        _n, h, w, _ = frames.shape
+        m, s = self.spec.size_multiple, self.spec.scale
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
+        out = self._y(frames) if self.spec.colour == "y" else self._rgb(frames)
+        return out[:, : h * s, : w * s] if (ph or pw) else out
+
+    def _rgb(self, frames: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(frames.transpose(0, 3, 1, 2), dtype=np.float32)
+        x *= 1.0 / 255.0
+        y = self._run(x)
+        y = np.clip(y * 255.0 + 0.5, 0, 255)
+        return np.ascontiguousarray(y.astype(np.uint8).transpose(0, 2, 3, 1))
+
+    def _y(self, frames: np.ndarray) -> np.ndarray:
+        s = self.spec.scale
+        ycc = [cv2.transform(f.astype(np.float32), _RGB2YCC) for f in frames]
+        luma = np.stack([c[:, :, 0] for c in ycc])[:, None] * (1.0 / 255.0)
+        res = self._run(np.ascontiguousarray(luma, dtype=np.float32))
+        out = np.empty((len(frames), frames.shape[1] * s, frames.shape[2] * s, 3), dtype=np.uint8)
+        for i, c in enumerate(ycc):
+            up = bicubic_up(c, s)
+            up[:, :, 0] += res[i, 0] * 255.0
+            rgb = cv2.transform(up, _YCC2RGB)
+            np.clip(rgb + 0.5, 0, 255, out=rgb)
+            out[i] = rgb.astype(np.uint8)
+        return out

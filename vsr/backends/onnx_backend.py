@@ -1,0 +1,74 @@
+"""ONNX Runtime backend (CPU provider; CUDA provider when onnxruntime-gpu is installed)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BackendError
+from ..models.catalogue import ModelSpec
+from .base import FrameAdapter, ModelInfo
+
+__all__ = ["OnnxBackend"]
+
+log = logging.getLogger(__name__)
+
+
+class OnnxBackend:
+    """Runs the ONNX export of a catalogue model in ONNX Runtime.
+
+    ``onnx_path`` runs that file instead of the cached export of the catalogue weights.
+    ``net`` exports that torch module instead (tests, training).
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        device: str = "auto",
+        tile: int = 0,
+        threads: int | None = None,
+        onnx_path: Path | None = None,
+        net: object | None = None,
+    ) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise BackendError("onnx backend needs onnxruntime: pip install 'vsr[onnx]'") from exc
+        from ..export import onnx_for
+
+        path = Path(onnx_path) if onnx_path else onnx_for(spec, net=net)  # type: ignore[arg-type]
+        available = ort.get_available_providers()
+        if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        elif device == "cuda":
+            raise BackendError("onnx backend: CUDA asked for but onnxruntime has no CUDAExecutionProvider")
+        else:
+            providers = ["CPUExecutionProvider"]
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail / InvalidGraph types
+            raise BackendError(f"onnx backend: cannot load {path}: {exc}") from exc
+        self.info = ModelInfo(spec.name, spec.scale, spec.size_multiple, spec.fp16_safe)
+        self.name = f"onnx ({self.session.get_providers()[0]})"
+        self._adapter = FrameAdapter(spec, self._net, tile=tile)
+
+    def _net(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(["output"], {"input": x})[0]
+
+    def prepare(self, height: int, width: int, batch: int) -> None:
+        """Warm up once on a frame of this size."""
+        self.infer(np.zeros((batch, height, width, 3), dtype=np.uint8))
+
+    def infer(self, frames: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB -> (N, 4H, 4W, 3) uint8 RGB, a new array."""
+        return self._adapter(frames)
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]

@@ -1,0 +1,82 @@
+"""Export catalogue networks to ONNX (opset 17, dynamic batch/height/width), cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ModelError
+from .models.catalogue import ModelSpec, build_model, file_sha256
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+__all__ = ["cache_dir", "export_onnx", "onnx_for"]
+
+log = logging.getLogger(__name__)
+OPSET = 17
+
+
+def cache_dir() -> Path:
+    """Where vsr caches exported ONNX files: $VSR_CACHE, else $XDG_CACHE_HOME/vsr, else ~/.cache/vsr."""
+    env = os.environ.get("VSR_CACHE")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vsr"
+    return base
+
+
+def export_onnx(net: nn.Module, spec: ModelSpec, path: Path, *, opset: int = OPSET) -> Path:
+    """Write ``net`` (eval mode, BN folded) to ``path`` as ONNX with dynamic N, H, W.
+
+    Input ``input`` (N, C, H, W) float32, output ``output`` (N, C', 4H, 4W) float32, C as the
+    catalogue's colour says. Written to a temporary name and renamed, so a reader never sees half.
+    """
+    import torch
+
+    channels = 1 if spec.colour == "y" else 3
+    dummy = torch.rand(1, channels, 32, 32)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.onnx.export(
+            net.eval().float().cpu(),
+            (dummy,),
+            str(tmp),
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": {0: "n", 2: "h", 3: "w"}, "output": {0: "n", 2: "sh", 3: "sw"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def onnx_for(spec: ModelSpec, *, net: nn.Module | None = None) -> Path:
+    """The ONNX file of a catalogue model, exported on first use and cached by weights checksum.
+
+    ``net`` exports that module instead of the catalogue weights (cached by a hash of its tensors).
+    """
+    if net is None:
+        path = spec.weights_path
+        if path is None or not path.is_file():
+            build_model(spec)  # raises the clear "no trained weights" error
+            raise ModelError(f"model {spec.name!r} has no weights to export")
+        key = file_sha256(path)[:16]
+        net = build_model(spec)
+    else:
+        h = hashlib.sha256()
+        for k, v in net.state_dict().items():
+            h.update(k.encode())
+            h.update(v.detach().float().cpu().numpy().tobytes())
+        key = "custom-" + h.hexdigest()[:16]
+    out = cache_dir() / "onnx" / f"{spec.name}-{key}-op{OPSET}.onnx"
+    if not out.is_file():
+        log.info("exporting %s to ONNX: %s", spec.name, out)
+        export_onnx(net, spec, out)
+    return out

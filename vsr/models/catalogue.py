@@ -1,0 +1,185 @@
+"""The model catalogue: one explicit list of every model vsr knows, with the facts about each.
+
+Importing this module needs neither torch nor the weights; :func:`build_model` imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from ..errors import ConfigError, ModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+__all__ = ["CATALOGUE", "WEIGHTS_DIR", "ModelSpec", "build_model", "get_spec", "model_names"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+Arch = Literal["bicubic", "fast", "compact", "srresnet"]
+Colour = Literal["rgb", "y"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Facts about one catalogue model.
+
+    ``colour`` says what the network sees: ``rgb`` (3 channels in, 3 out, [0, 1]) or ``y``
+    (BT.601 luma/255 in, luma residual over bicubic out; chroma is upscaled with bicubic).
+    ``size_multiple``: input height and width must be multiples of it (the backends pad).
+    ``params``: parameters of the inference network (BN folded); ``macs_per_pixel``:
+    multiply-accumulates per *input* pixel (both checked by a test).
+    ``receptive_radius``: input pixels of context each output pixel depends on (tiling overlap).
+    ``cpu_backend``: the backend measured fastest on CPU for this architecture (``auto`` uses it).
+    ``weights``: file name under ``vsr/weights`` (``None`` for bicubic); ``sha256`` its checksum,
+    ``None`` while no trained weights ship.
+    """
+
+    name: str
+    arch: Arch
+    description: str
+    scale: int = 4
+    colour: Colour = "rgb"
+    size_multiple: int = 1
+    fp16_safe: bool = True
+    params: int = 0
+    macs_per_pixel: int = 0
+    weights: str | None = None
+    sha256: str | None = None
+    tier: Literal["baseline", "cpu", "gpu", "quality"] = "cpu"
+    receptive_radius: int = 0
+    cpu_backend: Literal["torch", "onnx"] = "torch"
+
+    @property
+    def weights_path(self) -> Path | None:
+        return WEIGHTS_DIR / self.weights if self.weights else None
+
+    @property
+    def has_weights(self) -> bool:
+        """True when the model needs no weights or its trained weights file is present."""
+        path = self.weights_path
+        return self.arch == "bicubic" or (path is not None and path.is_file())
+
+
+CATALOGUE: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="bicubic",
+        arch="bicubic",
+        description="bicubic interpolation, no network: the baseline",
+        tier="baseline",
+    ),
+    ModelSpec(
+        name="fast",
+        arch="fast",
+        description="ESPCN-class luma net (5 convs, PixelShuffle): the CPU real-time tier",
+        colour="y",
+        params=38_368,
+        macs_per_pixel=38_064,
+        weights="fast.safetensors",
+        tier="cpu",
+        receptive_radius=6,
+        cpu_backend="onnx",
+    ),
+    ModelSpec(
+        name="compact",
+        arch="compact",
+        description="SRVGG-style stack of 16 3x3 convs (64 features): the GPU real-time tier",
+        params=621_424,
+        macs_per_pixel=619_200,
+        weights="compact.safetensors",
+        tier="gpu",
+        receptive_radius=18,
+    ),
+    ModelSpec(
+        name="srresnet",
+        arch="srresnet",
+        description="SRResNet (Ledig et al. 2017), PSNR-trained: the quality tier",
+        params=1_546_435,
+        macs_per_pixel=2_218_176,
+        weights="srresnet.safetensors",
+        tier="quality",
+        receptive_radius=40,
+    ),
+    ModelSpec(
+        name="srgan",
+        arch="srresnet",
+        description="SRGAN (Ledig et al. 2017), adversarially fine-tuned SRResNet: photo-realistic",
+        params=1_546_435,
+        macs_per_pixel=2_218_176,
+        weights="srgan.safetensors",
+        tier="quality",
+        receptive_radius=40,
+    ),
+)
+
+
+def model_names() -> list[str]:
+    """Names of every catalogue model, in catalogue order."""
+    return [s.name for s in CATALOGUE]
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The catalogue entry called ``name``; raises :class:`ConfigError` naming the choices."""
+    for spec in CATALOGUE:
+        if spec.name == name:
+            return spec
+    raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(model_names())}")
+
+
+def new_network(arch: Arch) -> nn.Module:
+    """A randomly initialised network of the given architecture (float32, train mode)."""
+    from .arch import CompactNet, FastNet, SRResNet
+
+    if arch == "fast":
+        return FastNet()
+    if arch == "compact":
+        return CompactNet()
+    if arch == "srresnet":
+        return SRResNet()
+    raise ConfigError(f"architecture {arch!r} has no network")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_model(
+    spec: ModelSpec | str, *, random_init: bool = False, weights: Path | None = None
+) -> nn.Module:
+    """The ready-for-inference network of a catalogue model (eval mode, BN folded, float32, CPU).
+
+    Loads the shipped ``.safetensors`` (no pickle) and checks its sha256 against the catalogue.
+    ``weights`` loads another file instead (no checksum check); ``random_init`` loads nothing
+    (for tests and training). A model whose weights are not shipped is refused with
+    :class:`ModelError`.
+    """
+    from safetensors.torch import load_file
+
+    from .arch import fold_batchnorm
+
+    spec = get_spec(spec) if isinstance(spec, str) else spec
+    net = new_network(spec.arch)
+    if not random_init:
+        path = weights or spec.weights_path
+        if path is None or not Path(path).is_file():
+            raise ModelError(
+                f"model {spec.name!r} has no trained weights in this build of vsr "
+                f"(expected {path}); choose another model (see `vsr models`)"
+            )
+        if weights is None and spec.sha256 and file_sha256(Path(path)) != spec.sha256:
+            raise ModelError(f"weights file {path} does not match the catalogue checksum; reinstall vsr")
+        try:
+            state = load_file(str(path))
+            net.load_state_dict(state)
+        except Exception as exc:  # safetensors / torch raise several types
+            raise ModelError(f"cannot load weights {path}: {exc}") from exc
+    net.eval()
+    fold_batchnorm(net)
+    return net
