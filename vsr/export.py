@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,16 +42,19 @@ def export_onnx(net: nn.Module, spec: ModelSpec, path: Path, *, opset: int = OPS
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.onnx.export(
-            net.eval().float().cpu(),
-            (dummy,),
-            str(tmp),
-            input_names=["input"],
-            output_names=["output"],
-            dynamic_axes={"input": {0: "n", 2: "h", 3: "w"}, "output": {0: "n", 2: "sh", 3: "sw"}},
-            opset_version=opset,
-            dynamo=False,
-        )
+        with warnings.catch_warnings():
+            # the TorchScript exporter is deprecated, but it needs no onnxscript and our graphs are plain
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                net.eval().float().cpu(),
+                (dummy,),
+                str(tmp),
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_axes={"input": {0: "n", 2: "h", 3: "w"}, "output": {0: "n", 2: "sh", 3: "sw"}},
+                opset_version=opset,
+                dynamo=False,
+            )
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
