@@ -6,6 +6,7 @@ scalar tensor (mean over all elements), differentiable with respect to its predi
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -13,11 +14,22 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = [
+    "VGG19_LAYOUT",
     "AdversarialLoss",
+    "ContentLoss",
+    "VGG19Features",
     "charbonnier",
     "high_frequency_loss",
+    "high_pass",
     "pixel_loss",
 ]
+
+# torchvision's vgg19 "E" configuration: output channels of each conv, "M" for a 2x2 max-pool
+VGG19_LAYOUT: tuple[int | str, ...] = (
+    64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
+)  # fmt: skip
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
@@ -89,3 +101,107 @@ class AdversarialLoss(nn.Module):
         if not self.relativistic:
             return 0.5 * (self._bce(real, 1.0) + self._bce(fake, 0.0))
         return 0.5 * (self._bce(real - fake.mean(), 1.0) + self._bce(fake - real.mean(), 0.0))
+
+
+def _vgg_features() -> nn.Sequential:
+    layers: list[nn.Module] = []
+    cin = 3
+    for v in VGG19_LAYOUT:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            assert isinstance(v, int)
+            layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU(inplace=True)]
+            cin = v
+    return nn.Sequential(*layers)
+
+
+class VGG19Features(nn.Module):
+    """VGG19 with torchvision's module layout, so its ``vgg19`` state dict files load as they are.
+
+    ``features``/``avgpool``/``classifier`` match ``torchvision.models.vgg19()`` key for key;
+    :meth:`forward` returns the feature map phi_i,j (default phi_5,4: the 4th conv of block 5,
+    after its ReLU as in SRGAN; ``after_activation=False`` gives ESRGAN's pre-activation one).
+    Input (N, 3, H, W) RGB in [0, 1] (ImageNet normalisation is applied inside) or (N, 1, H, W)
+    luma, repeated to 3 channels. ``weights``: path of a torchvision-format ``.pth`` or
+    ``.safetensors`` file; ``None`` requires ``random_init=True`` (tests). Frozen, eval mode.
+    """
+
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        *,
+        block: int = 5,
+        conv: int = 4,
+        after_activation: bool = True,
+        random_init: bool = False,
+    ) -> None:
+        super().__init__()
+        self.features = _vgg_features()
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.classifier = nn.Sequential(
+            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(),
+            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 1000),
+        )  # fmt: skip
+        if weights is not None:
+            self.load_state_dict(_read_state_dict(Path(weights)))
+        elif not random_init:
+            raise FileNotFoundError(
+                "the VGG19 content loss needs ImageNet VGG19 weights: give the path of a torchvision-format "
+                "vgg19 state dict (e.g. vgg19-dcbb9e9d.pth) as gan.vgg_weights; vsr downloads nothing"
+            )
+        self.cut = self._layer_index(block, conv) + (2 if after_activation else 1)
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False).eval()
+
+    @staticmethod
+    def _layer_index(block: int, conv: int) -> int:
+        """Index in ``features`` of the ``conv``-th conv of block ``block`` (both 1-based)."""
+        b, c = 1, 0
+        for i, m in enumerate(_vgg_features()):
+            if isinstance(m, nn.MaxPool2d):
+                b, c = b + 1, 0
+            elif isinstance(m, nn.Conv2d):
+                c += 1
+                if (b, c) == (block, conv):
+                    return i
+        raise ValueError(f"VGG19 has no conv {conv} in block {block}")
+
+    def train(self, mode: bool = True) -> VGG19Features:
+        return super().train(False)  # always eval: a fixed feature extractor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        h = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        for layer in self.features[: self.cut]:
+            h = layer(h)
+        return h
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise FileNotFoundError(f"VGG19 weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class ContentLoss(nn.Module):
+    """SRGAN's VGG content loss: MSE between VGG19 phi_5,4 features of prediction and target.
+
+    Features are multiplied by ``scale`` (SRGAN: 1/12.75) before the MSE. Inputs as
+    :class:`VGG19Features` takes them; returns a scalar.
+    """
+
+    def __init__(self, vgg: VGG19Features, scale: float = 1.0 / 12.75) -> None:
+        super().__init__()
+        self.vgg, self.scale = vgg, scale
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            ft = self.vgg(target)
+        return F.mse_loss(self.vgg(pred) * self.scale, ft * self.scale)

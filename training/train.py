@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import logging
 import math
 import shutil
@@ -107,6 +108,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "sampler": self.sampler.state_dict(),
             "best_psnr": self.best_psnr,
+            "config": dataclasses.asdict(self.cfg),
         }
         if self.gan is not None:
             state["gan"] = self.gan.state_dict()
