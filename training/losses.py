@@ -117,14 +117,16 @@ def _vgg_features() -> nn.Sequential:
 
 
 class VGG19Features(nn.Module):
-    """VGG19 with torchvision's module layout, so its ``vgg19`` state dict files load as they are.
+    """VGG19's convolutional part with torchvision's module layout, so its ``vgg19`` files load as they are.
 
-    ``features``/``avgpool``/``classifier`` match ``torchvision.models.vgg19()`` key for key;
-    :meth:`forward` returns the feature map phi_i,j (default phi_5,4: the 4th conv of block 5,
-    after its ReLU as in SRGAN; ``after_activation=False`` gives ESRGAN's pre-activation one).
-    Input (N, 3, H, W) RGB in [0, 1] (ImageNet normalisation is applied inside) or (N, 1, H, W)
-    luma, repeated to 3 channels. ``weights``: path of a torchvision-format ``.pth`` or
-    ``.safetensors`` file; ``None`` requires ``random_init=True`` (tests). Frozen, eval mode.
+    ``features`` matches ``torchvision.models.vgg19().features`` key for key (``features.0.weight``
+    ...); a full torchvision state dict loads, its ``classifier.*`` tensors are checked for and
+    dropped (the content loss never uses them: 400 MB saved). :meth:`forward` returns the feature
+    map phi_i,j (default phi_5,4: the 4th conv of block 5, after its ReLU as in SRGAN;
+    ``after_activation=False`` gives ESRGAN's pre-activation one). Input (N, 3, H, W) RGB in
+    [0, 1] (ImageNet normalisation is applied inside) or (N, 1, H, W) luma, repeated to 3
+    channels. ``weights``: path of a torchvision-format ``.pth`` or ``.safetensors`` file; ``None``
+    requires ``random_init=True`` (tests). Frozen, always in eval mode.
     """
 
     def __init__(
@@ -138,13 +140,8 @@ class VGG19Features(nn.Module):
     ) -> None:
         super().__init__()
         self.features = _vgg_features()
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(),
-            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 1000),
-        )  # fmt: skip
         if weights is not None:
-            self.load_state_dict(_read_state_dict(Path(weights)))
+            self._load(Path(weights))
         elif not random_init:
             raise FileNotFoundError(
                 "the VGG19 content loss needs ImageNet VGG19 weights: give the path of a torchvision-format "
@@ -154,6 +151,16 @@ class VGG19Features(nn.Module):
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False).eval()
+
+    def _load(self, path: Path) -> None:
+        state = _read_state_dict(path)
+        extra = sorted(k for k in state if not k.startswith(("features.", "classifier.")))
+        if extra:
+            raise ValueError(f"{path} is not a torchvision VGG19 state dict (unexpected keys {extra[:3]})")
+        try:
+            self.load_state_dict({k: v for k, v in state.items() if k.startswith("features.")})
+        except RuntimeError as exc:
+            raise ValueError(f"{path} does not fit VGG19's layout: {exc}") from exc
 
     @staticmethod
     def _layer_index(block: int, conv: int) -> int:

@@ -1,0 +1,173 @@
+"""training: data sampling, configs, a short run that learns, exact resume, GAN stage, export parity."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from training.config import DataConfig, GanConfig, PixelConfig, TrainConfig, load_config  # noqa: E402
+from training.data import CropSampler, load_folders  # noqa: E402
+from training.degrade import DegradeConfig, degrade, h264_roundtrip  # noqa: E402
+from training.train import Trainer, cosine_schedule  # noqa: E402
+from vsr.colour import bicubic_up  # noqa: E402
+
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four small smooth RGB images (and one gray) as PNGs: a stand-in training/validation set."""
+    folder = tmp_path_factory.mktemp("hr")
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        coarse = (rng.random((6, 6, 3)) * 255).astype(np.float32)
+        img = cv2.resize(coarse, (64 + 4 * i, 60), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(folder / f"im{i}.png"), np.clip(img, 0, 255).astype(np.uint8))
+    cv2.imwrite(str(folder / "gray.png"), np.full((48, 52), 90, np.uint8))
+    return folder
+
+
+def _config(image_dir: Path, run_dir: Path, **pixel: object) -> TrainConfig:
+    return TrainConfig(
+        model="fast",
+        run_dir=str(run_dir),
+        threads=2,
+        log_every=2,
+        val_every=1000,
+        ckpt_every=3,
+        keep_ckpts=5,
+        data=DataConfig(train=(str(image_dir),), val=str(image_dir), patch=8, batch=4),
+        pixel=PixelConfig(**{"steps": 40, "lr": 3e-3, "warmup": 2, **pixel}),  # type: ignore[arg-type]
+    )
+
+
+def test_all_shipped_configs_parse() -> None:
+    names = {p.stem for p in CONFIGS.glob("*.toml")}
+    assert {"fast", "compact", "srresnet", "srgan"} <= names
+    for path in CONFIGS.glob("*.toml"):
+        cfg = load_config(path)
+        assert cfg.model == path.stem and cfg.total_steps > 0
+    assert load_config(CONFIGS / "srgan.toml").gan.steps > 0
+
+
+def test_unknown_config_key_is_named(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('model = "fast"\n[pixel]\nstpes = 3\n')
+    with pytest.raises(ValueError, match=r"stpes.*\[pixel\]"):
+        load_config(tmp_path / "bad.toml")
+
+
+def test_cosine_schedule() -> None:
+    f = cosine_schedule(warmup=10, steps=110, lr=1e-3, lr_min=1e-5)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(60) * 1e-3 == pytest.approx((1e-3 + 1e-5) / 2)
+    assert f(110) * 1e-3 == pytest.approx(1e-5) and f(500) * 1e-3 == pytest.approx(1e-5)
+
+
+def test_sampler_shapes_alignment_and_resume(image_dir: Path) -> None:
+    images = load_folders([image_dir])
+    by_name = {im.name: im for im in images}
+    assert len(images) == 5 and by_name["im0.png"].lr.shape == (15, 16, 3)
+    assert by_name["gray.png"].hr.shape == (48, 52, 3)  # gray files become R = G = B
+    sampler = CropSampler(images, patch=8, seed=3)
+    b = sampler.batch(6)
+    assert b["lr"].shape == (6, 1, 8, 8) and b["hr"].shape == b["base"].shape == (6, 1, 32, 32)
+    assert all(v.dtype == np.float32 for v in b.values())
+    assert b["hr"].min() >= 16 / 255 - 1e-4 and b["hr"].max() <= 235 / 255 + 1e-4
+    # the base is the cv2 bicubic of the whole-image LR luma, cut at the aligned position
+    im = by_name["im1.png"]
+    np.testing.assert_allclose(bicubic_up(im.lr_y, 4)[8:40, 4:36], im.base_y[8:40, 4:36])
+    state = sampler.state_dict()
+    first = sampler.batch(3)
+    sampler.load_state_dict(state)
+    again = sampler.batch(3)
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    rgb = CropSampler(images, patch=8, colour="rgb", seed=3).batch(2)
+    assert rgb["lr"].shape == (2, 3, 8, 8) and rgb["hr"].shape == (2, 3, 32, 32) and "base" not in rgb
+
+
+def test_degradations_change_the_image() -> None:
+    rng = np.random.default_rng(0)
+    img = cv2.resize((rng.random((5, 5, 3)) * 255).astype(np.uint8), (33, 27), interpolation=cv2.INTER_CUBIC)
+    cfg = DegradeConfig(blur_p=1.0, noise_p=1.0, chroma_p=1.0, jpeg_p=1.0)
+    out = degrade(img, cfg, rng)
+    assert out.shape == img.shape and out.dtype == np.uint8 and not np.array_equal(out, img)
+    assert not DegradeConfig().enabled and cfg.enabled
+    frames = h264_roundtrip([img, img], crf=30)
+    assert len(frames) == 2 and frames[0].shape == img.shape
+    assert np.abs(frames[0].astype(int) - img).mean() < 20  # lossy, but the same picture
+
+
+def test_short_run_lowers_the_loss(image_dir: Path, tmp_path: Path) -> None:
+    trainer = Trainer(_config(image_dir, tmp_path / "run"))
+    losses = [trainer.train_step()["loss"] for _ in range(40)]
+    assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:4])
+    assert trainer.step == 40
+
+
+def test_resume_is_bit_identical(image_dir: Path, tmp_path: Path) -> None:
+    cfg = _config(image_dir, tmp_path / "a", switch_at=0.1)  # L1 -> MSE inside the run
+    full = Trainer(cfg)
+    full.run(until=6)
+    ckpt = tmp_path / "a" / "step_0000003.pt"
+    assert ckpt.is_file() and (tmp_path / "a" / "log.csv").is_file()
+    resumed = Trainer(replace(cfg, run_dir=str(tmp_path / "b")))
+    assert resumed.resume(ckpt) and resumed.step == 3
+    resumed.run(until=6)
+    for name in ("net", "ema"):
+        a, b = getattr(full, name).state_dict(), getattr(resumed, name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert full.train_step()["loss"] == resumed.train_step()["loss"]
+    assert full.opt.state_dict()["state"][0]["step"] == resumed.opt.state_dict()["state"][0]["step"]
+
+
+def test_validation_uses_the_protocol(image_dir: Path, tmp_path: Path) -> None:
+    trainer = Trainer(_config(image_dir, tmp_path / "run"))
+    res = trainer.validate()
+    assert res["images"] == 5 and np.isfinite(res["psnr_y"]) and res["backend"].startswith("torch")
+
+
+def test_gan_stage_runs_and_logs(image_dir: Path, tmp_path: Path) -> None:
+    cfg = replace(
+        _config(image_dir, tmp_path / "gan", steps=2),
+        gan=GanConfig(steps=2, content_weight=0.0, pixel_weight=1.0, adv_weight=1e-2),
+        data=DataConfig(train=(str(image_dir),), val=str(image_dir), patch=5, batch=2),
+    )
+    trainer = Trainer(cfg)
+    trainer.run()
+    rows = trainer.runlog.rows()
+    assert trainer.step == 4 and [r["stage"] for r in rows if r["loss"]][-1] == "2"
+    assert np.isfinite(float(rows[-2]["d_loss"] or rows[-1]["d_loss"] or "nan"))
+    assert (tmp_path / "gan" / "curves.png").is_file()
+    with pytest.raises(FileNotFoundError, match="vgg_weights"):
+        Trainer(replace(cfg, gan=GanConfig(steps=2)))
+
+
+def test_export_weights_and_onnx_parity(
+    image_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("onnxruntime")
+    from training.export import export_checkpoint
+    from vsr.backends import create_backend
+    from vsr.models.catalogue import build_model
+
+    monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
+    trainer = Trainer(_config(image_dir, tmp_path / "run"))
+    trainer.run(until=3)
+    res = export_checkpoint(
+        tmp_path / "run" / "step_0000003.pt", "fast", out_dir=tmp_path / "w", eval_data=[image_dir]
+    )
+    assert res["parity"] < 1e-3 and len(res["sha256"]) == 64 and res["macs"] == pytest.approx(38_064)
+    net = build_model("fast", weights=Path(res["weights"]))
+    assert all(torch.equal(v, trainer.ema.state_dict()[k]) for k, v in net.state_dict().items())
+    card = Path(res["card"]).read_text()
+    assert res["sha256"] in card and "Y-PSNR" in card
+    frames = np.random.default_rng(0).integers(0, 256, (2, 19, 23, 3), dtype=np.uint8)
+    via_torch = create_backend("torch", "fast", net=net).infer(frames).astype(int)
+    via_onnx = create_backend("onnx", "fast", net=net).infer(frames).astype(int)
+    assert np.abs(via_torch - via_onnx).max() <= 1
