@@ -1,0 +1,198 @@
+"""The ``vsr`` command: argparse -> config objects -> library calls. No logic of its own.
+
+Sub-commands: ``upscale`` (a video, a file or a pipe), ``models`` (the catalogue), ``eval``
+(Y-PSNR/SSIM on an image set). Every failure is one line ``vsr: error: ...`` on stderr and a
+non-zero exit (the :class:`~vsr.errors.VsrError` subclass's ``exit_code``; 130/143 after
+SIGINT/SIGTERM). Logs and the progress bar go to stderr, so stdout can carry video (``-o -``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import av
+
+from . import __version__
+from .backends import BACKEND_NAMES
+from .config import DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig
+from .errors import VsrError
+from .models.catalogue import CATALOGUE
+from .pipeline import stop_on_signals, upscale_file
+from .stats import RunStats
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("vsr")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line, like every other vsr error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"vsr: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _add_upscale(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("upscale", help="upscale a video 4x", description="Upscale a video 4x.")
+    p.add_argument("input", metavar="INPUT", help="input video file, or - for stdin")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output file, or - for stdout")
+    p.add_argument("--model", default="fast", help="catalogue model (see `vsr models`; default: fast)")
+    p.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="infer in N-pixel tiles with overlap (0: whole frame)",
+    )
+    p.add_argument("--batch", type=int, default=1, metavar="N", help="frames per inference call (default: 1)")
+    p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
+    p.add_argument("--codec", default=None, help="video encoder (default: libx264; libvpx-vp9 for webm)")
+    p.add_argument("--crf", type=int, default=None, help="constant-quality level (codec default if omitted)")
+    p.add_argument("--preset", default=None, help="encoder speed preset (codec default if omitted)")
+    p.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default: yuv420p)")
+    p.add_argument("--format", default=None, help="output container, e.g. mp4, matroska, nut, mpegts")
+    p.add_argument("--input-format", default=None, help="force the input demuxer (e.g. for stdin)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings and errors only")
+    p.set_defaults(func=_cmd_upscale)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``vsr`` argument parser with its sub-commands."""
+    parser = _Parser(prog="vsr", description="Real-time 4x video super-resolution.")
+    parser.add_argument("--version", action="version", version=f"vsr {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_upscale(sub)
+    m = sub.add_parser("models", help="list the models", description="List the model catalogue.")
+    m.set_defaults(func=_cmd_models)
+    e = sub.add_parser("eval", help="score a model on an image set", description="Y-PSNR / SSIM of a model.")
+    e.add_argument("--model", required=True, help="catalogue model")
+    e.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
+    e.add_argument("--data", required=True, metavar="DIR", help="folder of HR images (or of image sets)")
+    e.add_argument("--json", default=None, metavar="FILE", help="also write the result as JSON")
+    e.set_defaults(func=_cmd_eval)
+    return parser
+
+
+def _configs(args: argparse.Namespace) -> tuple[DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig]:
+    dec = DecodeConfig(args.input, format=args.input_format)
+    enc = EncodeConfig(
+        args.output,
+        format=args.format,
+        codec=args.codec,
+        crf=args.crf,
+        preset=args.preset,
+        pix_fmt=args.pix_fmt,
+        overwrite=args.overwrite,
+    )
+    model = ModelConfig(args.model, args.backend, args.device, args.tile, args.threads)
+    pipe = PipelineConfig(batch=args.batch, progress=not args.quiet and sys.stderr.isatty())
+    return dec, enc, model, pipe
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    dec, enc, model, pipe = _configs(args)
+    with stop_on_signals() as stop:
+        stats = upscale_file(dec, enc, model, pipe, stop=stop)
+    _report(stats, enc.path, args.json_stats)
+    if stats.interrupted:
+        if stats.frames_out:
+            log.warning(
+                "interrupted after %d frames; %s holds them and is playable", stats.frames_out, enc.path
+            )
+        else:
+            log.warning("interrupted before any frame was encoded; nothing written")
+        return 128 + (stop.signum or signal.SIGINT)
+    return 0
+
+
+def _report(stats: RunStats, output: str, json_path: str | None) -> None:
+    where = "stdout" if output == "-" else output
+    log.info(
+        "wrote %s: %d frames in %.2f s (%.2f fps) with %s",
+        where,
+        stats.frames_out,
+        stats.seconds,
+        stats.fps,
+        stats.extra.get("backend", "?"),
+    )
+    if json_path:
+        try:
+            with open(json_path, "w", encoding="utf-8") as f:
+                json.dump(stats.to_dict(), f, indent=2)
+        except OSError as exc:
+            log.warning("cannot write stats to %s: %s", json_path, exc.strerror or exc)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    print(f"{'name':<10} {'tier':<9} {'colour':<6} {'params':>10}  {'weights':<8} description")
+    for s in CATALOGUE:
+        weights = "yes" if s.has_weights else "missing"
+        print(f"{s.name:<10} {s.tier:<9} {s.colour:<6} {s.params:>10,}  {weights:<8} {s.description}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, format_table
+
+    ModelConfig(args.model, args.backend)  # validates the names
+    result = evaluate(args.model, args.data, args.backend)
+    print(format_table(result))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+    return 0
+
+
+class _Formatter(logging.Formatter):
+    """``vsr: warning: message`` (lower-case level names, like the error line)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord(record.__dict__)
+        record.levelname = record.levelname.lower()
+        return super().format(record)
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter("vsr: %(levelname)s: %(message)s"))
+    root = logging.getLogger("vsr")
+    root.handlers[:] = [handler]
+    root.propagate = False
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``vsr`` command line; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose, getattr(args, "quiet", False))
+    try:
+        return args.func(args)
+    except VsrError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except av.error.FFmpegError as exc:
+        return _fail(f"FFmpeg: {exc}", 1)
+    except BrokenPipeError:
+        return _fail("the output pipe was closed", 1)
+    except OSError as exc:
+        return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:  # one line for the user; the traceback with -v
+        log.debug("unexpected error", exc_info=True)
+        return _fail(f"unexpected {type(exc).__name__}: {exc}", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"vsr: error: {message}\n")
+    return code

@@ -1,0 +1,146 @@
+"""Configuration objects: one frozen dataclass per concern, validated when built.
+
+Only :mod:`vsr.cli` knows about argparse; library callers build these directly. Every check names
+the parameter and quotes the value, and raises :class:`~vsr.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .backends import BACKEND_NAMES
+from .errors import ConfigError
+from .models.catalogue import get_spec
+
+__all__ = [
+    "CONTAINER_EXTENSIONS",
+    "STDIO",
+    "DecodeConfig",
+    "EncodeConfig",
+    "ModelConfig",
+    "PipelineConfig",
+    "container_for",
+]
+
+STDIO = "-"
+"""The path that means stdin (input) or stdout (output)."""
+
+CONTAINER_EXTENSIONS: dict[str, str] = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mkv": "matroska",
+    ".mov": "mov",
+    ".webm": "webm",
+    ".nut": "nut",
+    ".ts": "mpegts",
+    ".avi": "avi",
+}
+"""Output file extension -> FFmpeg muxer name."""
+
+STDOUT_DEFAULT_FORMAT = "matroska"
+
+
+def container_for(path: str, fmt: str | None) -> str:
+    """The FFmpeg muxer name for output ``path``: ``fmt`` when given, else from the extension.
+
+    Writing to stdout (``-``) without ``fmt`` gives matroska, which streams and holds any codec.
+    """
+    if fmt:
+        return fmt
+    if path == STDIO:
+        return STDOUT_DEFAULT_FORMAT
+    ext = Path(path).suffix.lower()
+    if ext not in CONTAINER_EXTENSIONS:
+        known = ", ".join(sorted(CONTAINER_EXTENSIONS))
+        raise ConfigError(f"cannot tell the container from output {path!r}; use one of {known} or --format")
+    return CONTAINER_EXTENSIONS[ext]
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Where frames come from. ``path`` ``-`` is stdin; ``format`` forces the demuxer (e.g. nut)."""
+
+    path: str
+    format: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ConfigError("input path is empty")
+
+    @property
+    def is_pipe(self) -> bool:
+        return self.path == STDIO
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    """Where frames go and how they are encoded.
+
+    ``codec`` ``None`` picks the container's usual choice (libx264, or libvpx-vp9 for webm);
+    ``crf`` / ``preset`` ``None`` take the codec's defaults (see :mod:`vsr.video.codecs`).
+    ``path`` ``-`` is stdout (a streamable ``format``, matroska by default).
+    """
+
+    path: str
+    format: str | None = None
+    codec: str | None = None
+    crf: int | None = None
+    preset: str | None = None
+    pix_fmt: str = "yuv420p"
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ConfigError("output path is empty (use -o FILE, or -o - for stdout)")
+        if self.crf is not None and not 0 <= self.crf <= 63:
+            raise ConfigError(f"crf must be in 0..63, got {self.crf}")
+        container_for(self.path, self.format)  # raises early on an unknown extension
+
+    @property
+    def is_pipe(self) -> bool:
+        return self.path == STDIO
+
+    @property
+    def container(self) -> str:
+        """The FFmpeg muxer name."""
+        return container_for(self.path, self.format)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model runs and on what: catalogue ``model``, ``backend`` (auto, torch, onnx, tensorrt),
+    ``device`` (auto, cpu, cuda), ``tile`` (0 = whole frame), ``threads`` (None = backend default).
+    """
+
+    model: str = "fast"
+    backend: str = "auto"
+    device: str = "auto"
+    tile: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        get_spec(self.model)  # raises ConfigError naming the choices
+        if self.backend not in BACKEND_NAMES:
+            raise ConfigError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKEND_NAMES)}")
+        if self.tile < 0:
+            raise ConfigError(f"tile must be >= 0 (0 = no tiling), got {self.tile}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How the threaded pipeline runs: ``batch`` frames per inference call, ``queue_frames`` frames
+    at most waiting between two stages (backpressure), ``progress`` draws a bar on stderr.
+    """
+
+    batch: int = 1
+    queue_frames: int = 8
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise ConfigError(f"batch must be >= 1, got {self.batch}")
+        if self.queue_frames < 1:
+            raise ConfigError(f"queue_frames must be >= 1, got {self.queue_frames}")

@@ -1,0 +1,264 @@
+"""Encode upscaled frames with PyAV and mux them with the pass-through streams.
+
+:class:`VideoWriter` validates everything it can before touching the disk (output path, codec,
+options, container), writes to a hidden temporary file ``.NAME.partial.EXT`` beside the output,
+and on close finishes the container and renames it to the final name. So a run that stops early
+(an error, Ctrl-C) leaves a finished, playable file of the frames done so far, and a run that is
+killed outright leaves only the temporary file: never a broken file under the final name.
+Writing to stdout (``-``) streams instead (fragmented MP4/MOV when those are asked for).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..config import EncodeConfig
+from ..errors import ConfigError, OutputError
+from .codecs import check_encoder, default_codec, encoder_options
+from .convert import RgbToYuv
+from .meta import VideoInfo
+from .remux import Remuxer, container_refuses
+
+__all__ = ["VideoWriter", "check_output_path", "partial_path"]
+
+log = logging.getLogger(__name__)
+
+_PIPE_MOVFLAGS = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+
+
+def partial_path(path: str) -> Path:
+    """The temporary file a run writes before renaming it to ``path``: ``.NAME.partial.EXT``."""
+    p = Path(path)
+    return p.with_name(f".{p.stem}.partial{p.suffix}")
+
+
+def check_output_path(path: str, overwrite: bool, input_path: str | None = None) -> None:
+    """Raise :class:`OutputError` when ``path`` cannot or must not be written. Touches nothing."""
+    p = Path(path)
+    parent = p.resolve().parent
+    if p.is_dir():
+        raise OutputError(f"output {path} is a directory; name a file")
+    if input_path and input_path != "-" and p.exists() and p.resolve() == Path(input_path).resolve():
+        raise OutputError(f"output {path} is the input file; choose another name")
+    if p.exists() and not overwrite:
+        raise OutputError(f"output {path} exists; pass --overwrite to replace it")
+    if not parent.exists():
+        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write {path}: permission denied in {parent}")
+
+
+class VideoWriter:
+    """Encoder + muxer for one output. Construct (validates), then use as a context manager.
+
+    ``info``: the input video's facts (time base, colour tags, display matrix); output frames are
+    ``scale`` times its size. ``passthrough``: input audio/subtitle streams to carry over.
+    """
+
+    def __init__(
+        self,
+        cfg: EncodeConfig,
+        info: VideoInfo,
+        *,
+        scale: int = 4,
+        passthrough: Sequence[av.stream.Stream] = (),
+        input_path: str | None = None,
+    ) -> None:
+        self.cfg, self.info, self.passthrough = cfg, info, list(passthrough)
+        self.format = cfg.container
+        self.codec = cfg.codec or default_codec(self.format)
+        check_encoder(self.codec)
+        self.options = encoder_options(self.codec, cfg.crf, cfg.preset)
+        self._check_pix_fmt()
+        subsampled = cfg.pix_fmt.startswith(("yuv420", "yuv422", "nv"))
+        self.width = info.width * scale - (info.width * scale % 2 if subsampled else 0)
+        self.height = info.height * scale - (info.height * scale % 2 if subsampled else 0)
+        if not cfg.is_pipe:
+            check_output_path(cfg.path, cfg.overwrite, input_path)
+        self._check_container()
+        self.frames_written = 0
+        self.committed = False
+        self._container: av.container.OutputContainer | None = None
+        self._convert = RgbToYuv(self.width, self.height, cfg.pix_fmt, info.colour)
+        self._last_pts: int | None = None
+        self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
+        self._first_pts = self._end_pts = 0
+        self._first_dts: int | None = None
+        self._warned_size = False
+
+    @property
+    def target(self) -> str:
+        """Where the container is written now: the temporary file, or ``pipe:1``."""
+        return "pipe:1" if self.cfg.is_pipe else str(partial_path(self.cfg.path))
+
+    def _check_pix_fmt(self) -> None:
+        formats = av.codec.Codec(self.codec, "w").video_formats or []
+        names = [f.name for f in formats]
+        if names and self.cfg.pix_fmt not in names:
+            raise ConfigError(
+                f"codec {self.codec} cannot encode pix_fmt {self.cfg.pix_fmt!r}; it takes: {', '.join(names)}"
+            )
+
+    def _check_container(self) -> None:
+        """Open the encoder in memory, alone and then in the chosen container, to fail before writing."""
+        reason = container_refuses("nut", self._add_video)
+        if reason is not None:
+            raise ConfigError(f"encoder {self.codec} cannot start on this machine: {reason}")
+        reason = container_refuses(self.format, self._add_video)
+        if reason is not None:
+            raise OutputError(
+                f"the {self.format} container cannot hold {self.codec} video ({reason}); "
+                "choose another --codec or output extension"
+            )
+
+    def _add_video(self, container: av.container.OutputContainer) -> av.video.stream.VideoStream:
+        info = self.info
+        stream = container.add_stream(self.codec, rate=info.rate)
+        stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.cfg.pix_fmt
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        stream.codec_context.options = dict(self.options)
+        if info.sample_aspect_ratio:
+            stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
+        info.colour.apply(stream.codec_context)
+        if info.matrix:
+            stream.set_display_matrix(list(info.matrix))
+        return stream
+
+    def __enter__(self) -> VideoWriter:
+        if self.codec == "libsvtav1":
+            os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints to stderr itself
+        options = _PIPE_MOVFLAGS if self.cfg.is_pipe and self.format in ("mp4", "mov") else {}
+        try:
+            self._container = av.open(self.target, "w", format=self.format, options=options)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(
+                f"cannot write {self.cfg.path}: {getattr(exc, 'strerror', None) or exc}"
+            ) from exc
+        try:
+            self.stream = self._add_video(self._container)
+            self.remuxer = Remuxer(self._container, self.format, self.passthrough)
+            self._container.start_encoding()
+        except BaseException:
+            self._abandon()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.finish(failed=exc_type is not None)
+
+    def write(self, rgb: np.ndarray, pts: int | None, duration: int = 0) -> None:
+        """Encode one (H, W, 3) uint8 RGB frame at ``pts`` (input stream time base). Borrows ``rgb``."""
+        pts = self._next_pts(pts, duration)
+        frame = self._convert(self._fit(rgb))
+        frame.pts, frame.time_base = pts, self.info.time_base
+        if duration > 0:
+            frame.duration = duration
+            self._durations[pts] = duration
+        if self.frames_written == 0:
+            self._first_pts = pts
+        self._end_pts = max(self._end_pts, pts + max(duration, 0))
+        self._mux_video(self.stream.encode(frame))
+        self.frames_written += 1
+
+    def _mux_video(self, packets: list[av.Packet], final: bool = False) -> None:
+        """Mux encoded packets, each with the duration of the frame it carries.
+
+        Encoders that reorder frames (B-frames) hand out durations in decode order; with variable
+        frame rate that would move the stream's end. Matching by pts puts each back on its frame.
+        """
+        for packet in packets:
+            duration = self._durations.pop(packet.pts, None)
+            if duration is not None:
+                packet.duration = duration
+            if self._first_dts is None:
+                self._first_dts = packet.dts
+        if final:
+            self._fix_last_duration(packets)
+        self._container.mux(packets)
+
+    def _fix_last_duration(self, packets: list[av.Packet]) -> None:
+        """MP4/MOV sum sample durations in decode order; stretch the last so the sum is the
+        presentation span (B-frames with variable frame rate would otherwise shorten the track).
+        """
+        if packets and self.format in ("mp4", "mov") and self._first_dts is not None:
+            last = packets[-1]
+            span = self._end_pts - self._first_pts - (last.dts - self._first_dts)
+            if span > 0:
+                last.duration = span
+
+    def _fit(self, rgb: np.ndarray) -> np.ndarray:
+        """Crop the odd pixel a subsampled format cannot hold; warn once if the size changed."""
+        h, w = rgb.shape[:2]
+        if (h, w) == (self.height, self.width):
+            return rgb
+        if h - self.height in (0, 1) and w - self.width in (0, 1):
+            return rgb[: self.height, : self.width]
+        if not self._warned_size:
+            log.warning(
+                "frame size changed mid-stream to %dx%d; scaling to %dx%d", w, h, self.width, self.height
+            )
+            self._warned_size = True
+        return rgb
+
+    def _next_pts(self, pts: int | None, duration: int) -> int:
+        """``pts`` itself; only a missing or non-increasing pts is replaced (last + duration)."""
+        last = self._last_pts
+        if pts is None or (last is not None and pts <= last):
+            fixed = 0 if last is None else last + max(duration, 1)
+            log.debug("frame pts %s is missing or not increasing; using %d", pts, fixed)
+            pts = fixed
+        self._last_pts = pts
+        return pts
+
+    def mux(self, packet: av.Packet) -> None:
+        """Write one packet of an input audio/subtitle stream (see :class:`Remuxer`)."""
+        self.remuxer.write(packet)
+
+    def finish(self, failed: bool = False) -> None:
+        """Flush, close and rename to the final name (or remove when nothing was written). Idempotent.
+
+        When ``failed`` (an exception is already on its way) a second error while closing is only
+        logged, so the first one reaches the user.
+        """
+        if self._container is None:
+            return
+        try:
+            self._mux_video(self.stream.encode(None), final=True)
+            self.remuxer.flush()
+            self._container.close()
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            self._abandon()
+            if not failed:
+                raise OutputError(f"cannot finish {self.cfg.path}: {exc}") from exc
+            log.warning("could not finish %s (%s); removed it", self.cfg.path, exc)
+            return
+        self._container = None
+        self._commit()
+
+    def _commit(self) -> None:
+        if self.cfg.is_pipe:
+            return
+        if self.frames_written == 0:
+            Path(self.target).unlink(missing_ok=True)
+            return
+        os.replace(self.target, self.cfg.path)
+        self.committed = True
+
+    def _abandon(self) -> None:
+        """Close without finishing and delete the temporary file."""
+        container, self._container = self._container, None
+        if container is not None:
+            with contextlib.suppress(av.error.FFmpegError, OSError, ValueError):
+                container.close()
+        if not self.cfg.is_pipe:
+            Path(self.target).unlink(missing_ok=True)
