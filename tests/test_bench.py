@@ -1,0 +1,55 @@
+"""`vsr bench`: a tiny run produces a well-formed report, a readable table and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vsr.bench import BenchConfig, format_report, parse_size, plot_report, run_bench, write_json
+from vsr.errors import ConfigError
+
+
+def test_parse_size_accepts_w_x_h_and_rejects_nonsense():
+    assert parse_size("320x180") == (320, 180)
+    assert parse_size("64X48") == (64, 48)
+    for bad in ("320", "axb", "0x10", "320x180x3"):
+        with pytest.raises(ConfigError, match="size"):
+            parse_size(bad)
+
+
+def test_bench_report_json_table_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    cfg = BenchConfig(models=("bicubic",), sizes=((64, 48),), frames=6, warmup=1)
+    report = run_bench(cfg)
+    path = tmp_path / "bench.json"
+    write_json(report, path)
+    data = json.loads(path.read_text())
+    assert data["machine"]["cores"] >= 1 and data["machine"]["cpu"]
+    row = next(r for r in data["results"] if r["model"] == "bicubic")
+    assert row["size"] == "64x48" and row["out_size"] == "256x192"
+    assert row["model_fps"] > 0 and 0 < row["model_p50_ms"] <= row["model_p95_ms"]
+    assert row["e2e_frames"] == 7 and row["e2e_fps"] > 0
+    assert set(row["e2e_stages"]) == {"decode", "infer", "encode"}
+    assert row["peak_rss_mb"] > 10
+    table = format_report(report)
+    assert "bicubic" in table and "64x48" in table and "machine:" in table.splitlines()[0]
+    png = tmp_path / "bench.png"
+    plot_report(report, png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import cv2
+
+    img = cv2.imread(str(png))
+    assert img is not None and img.shape[0] > 100 and img.shape[1] > 300 and np.std(img) > 5
+
+
+def test_bench_reports_a_model_without_weights_as_an_error_row():
+    from vsr.models import catalogue
+
+    missing = [s.name for s in catalogue.CATALOGUE if s.arch != "bicubic" and not s.has_weights]
+    if not missing:
+        pytest.skip("every model has weights in this build")
+    cfg = BenchConfig(models=(missing[0],), sizes=((32, 32),), frames=2, warmup=0, end_to_end=False)
+    report = run_bench(cfg)
+    assert "no trained weights" in report["results"][0]["error"]
