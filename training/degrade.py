@@ -61,11 +61,11 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
 
 
 def h264_roundtrip(
-    frames: list[np.ndarray], *, crf: int | None = None, bitrate: int | None = None
+    frames: list[np.ndarray], *, crf: int | None = None, bitrate: int | None = None, fps: float = 25.0
 ) -> list[np.ndarray]:
     """Encode (h, w, 3) uint8 RGB frames with libx264 (yuv420p) in memory and decode them back.
 
-    Give ``crf`` (constant quality) or ``bitrate`` (bit/s). Odd sizes are edge-padded to even for
+    Give ``crf`` (constant quality) or ``bitrate`` (bit/s at ``fps`` frames/s). Odd sizes are edge-padded to even for
     the encoder and cropped back. Returns new uint8 RGB frames of the input size.
     """
     import io
@@ -76,7 +76,7 @@ def h264_roundtrip(
     ph, pw = h % 2, w % 2
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as out:
-        st = out.add_stream("libx264", rate=Fraction(25, 1))
+        st = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         st.width, st.height, st.pix_fmt = w + pw, h + ph, "yuv420p"
         st.options = {"preset": "veryfast", "tune": "zerolatency"}
         if crf is not None:
