@@ -3,14 +3,14 @@ and the builder's TensorRT calls driven through a recording stand-in for the ``t
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from trt_stand_in import stand_in_tensorrt
 
 from vsr.errors import BackendError, ConfigError
 from vsr.trt import builder as trt_builder
@@ -249,123 +249,6 @@ def test_entries_report_status(tmp_path):
 # --- the builder, through a recording stand-in for tensorrt ----------------------------------------
 
 
-def fake_tensorrt(calls: list, *, parse_ok: bool = True, build_ok: bool = True) -> SimpleNamespace:
-    """Enough of the TensorRT 10 Python API for vsr's builder; records every call in ``calls``."""
-    import onnx
-
-    class Tensor:
-        def __init__(self, name):
-            self.name, self._dtype = name, "FLOAT"
-
-        @property
-        def dtype(self):
-            return self._dtype
-
-        @dtype.setter
-        def dtype(self, value):
-            calls.append(("dtype", self.name, value))
-            self._dtype = value
-
-    class Network:
-        def __init__(self):
-            self.inputs, self.outputs = [], []
-
-        def get_input(self, i):
-            return self.inputs[i]
-
-        def get_output(self, i):
-            return self.outputs[i]
-
-    class OnnxParser:
-        num_errors = 0 if parse_ok else 1
-
-        def __init__(self, network, logger):
-            self.network = network
-
-        def parse_from_file(self, path):
-            graph = onnx.load(path).graph
-            self.network.inputs = [Tensor(t.name) for t in graph.input]
-            self.network.outputs = [Tensor(t.name) for t in graph.output]
-            return parse_ok
-
-        def get_error(self, i):
-            return "Unsupported op Foo"
-
-    class TimingCache:
-        def __init__(self, data):
-            self.data = data
-
-        def serialize(self):
-            return self.data + b"+"
-
-    class Profile:
-        def set_shape(self, name, lo, opt, hi):
-            calls.append(("shape", name, tuple(lo), tuple(opt), tuple(hi)))
-
-    class Config:
-        progress_monitor = None
-
-        def set_flag(self, flag):
-            calls.append(("set_flag", flag))
-
-        def clear_flag(self, flag):
-            calls.append(("clear_flag", flag))
-
-        def set_memory_pool_limit(self, pool, size):
-            calls.append(("pool", pool, size))
-
-        def add_optimization_profile(self, profile):
-            calls.append(("add_profile",))
-
-        def create_timing_cache(self, data):
-            return TimingCache(bytes(data))
-
-        def set_timing_cache(self, cache, ignore_mismatch):
-            calls.append(("timing_cache", cache.data))
-            self.cache = cache
-            return True
-
-        def get_timing_cache(self):
-            return self.cache
-
-    class Builder:
-        def __init__(self, logger):
-            pass
-
-        def create_network(self, flags):
-            calls.append(("create_network", flags))
-            return Network()
-
-        def create_builder_config(self):
-            return Config()
-
-        def create_optimization_profile(self):
-            return Profile()
-
-        def build_serialized_network(self, network, config):
-            calls.append(("build", config.builder_optimization_level))
-            mon = config.progress_monitor
-            mon.phase_start("Building engine", None, 2)
-            assert mon.step_complete("Building engine", 0) is True
-            mon.phase_finish("Building engine")
-            return b"FAKE-ENGINE:" + repr(sorted(map(str, calls))).encode() if build_ok else None
-
-    class IProgressMonitor:
-        def __init__(self):
-            pass
-
-    return SimpleNamespace(
-        __version__="10.9.0",
-        Logger=type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None}),
-        Builder=Builder,
-        OnnxParser=OnnxParser,
-        IProgressMonitor=IProgressMonitor,
-        BuilderFlag=SimpleNamespace(FP16="FP16", TF32="TF32"),
-        DataType=SimpleNamespace(HALF="HALF"),
-        MemoryPoolType=SimpleNamespace(WORKSPACE="WORKSPACE"),
-    )
-
-
 @pytest.fixture(scope="module")
 def compact_onnx(tmp_path_factory) -> Path:
     torch = pytest.importorskip("torch")
@@ -382,7 +265,7 @@ def compact_onnx(tmp_path_factory) -> Path:
 @pytest.fixture
 def fake_trt(monkeypatch):
     calls: list = []
-    fake = fake_tensorrt(calls)
+    fake = stand_in_tensorrt(calls)
     monkeypatch.setattr(commands, "import_tensorrt", lambda: fake)
     monkeypatch.setattr(commands, "current_device", lambda trt: GPU)
     return calls
@@ -425,9 +308,9 @@ def test_builder_failures_raise_backend_error(monkeypatch, compact_onnx, tmp_pat
     spec = _spec()
     cache = EngineCache(tmp_path)
     with pytest.raises(BackendError, match=r"cannot parse.*Unsupported op Foo"):
-        trt_builder.ensure_engine(fake_tensorrt([], parse_ok=False), spec, compact_onnx, cache)
+        trt_builder.ensure_engine(stand_in_tensorrt([], parse_ok=False), spec, compact_onnx, cache)
     with pytest.raises(BackendError, match="failed to build an engine for compact / p360"):
-        trt_builder.ensure_engine(fake_tensorrt([], build_ok=False), spec, compact_onnx, cache)
+        trt_builder.ensure_engine(stand_in_tensorrt([], build_ok=False), spec, compact_onnx, cache)
     assert cache.entries() == []
 
 
@@ -452,14 +335,11 @@ def test_build_engine_refuses_unknown_names_and_bicubic(fake_trt, tmp_path):
         commands.build_engine("bicubic", "p360", onnx_path=Path(__file__), cache_dir=tmp_path)
 
 
-@pytest.mark.skipif("tensorrt" in sys.modules, reason="checks the message shown when TensorRT is absent")
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorrt") is not None,
+    reason="checks the message shown when TensorRT is absent",
+)
 def test_without_tensorrt_the_build_says_what_to_install(tmp_path):
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("TensorRT is installed here")
     with pytest.raises(BackendError, match=r"TensorRT is not available.*vsr\[trt\]"):
         commands.build_engine("compact", "p360", cache_dir=tmp_path)
 
