@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -358,3 +360,12 @@ def test_exported_onnx_is_valid_and_runs_at_profile_shapes(compact_onnx):
         out = sess.run(["output"], {"input": np.zeros(shape, np.float32)})[0]
         assert out.shape == (shape[0], 3, shape[2] * 4, shape[3] * 4)
     assert hi == (4, 3, 360, 640)
+
+
+def test_importing_the_engine_modules_loads_neither_torch_nor_tensorrt():
+    code = (
+        "import sys, vsr.trt, vsr.parity; "
+        "heavy = [m for m in ('torch', 'tensorrt', 'onnxruntime') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -230,6 +230,34 @@ def test_backend_tiles_through_the_engine(stand_in):
     assert np.abs(b.infer(frames).astype(int) - ref)[:, :-r, :-r].max() <= 1
 
 
+def test_an_engine_tensorrt_cannot_load_is_rebuilt_once(stand_in, monkeypatch, tmp_path, caplog):
+    import vsr.backends.tensorrt_backend as tb
+
+    load_engine = tb.TensorRTBackend._runner  # before the stand-in replaces it
+    b, _, _ = stand_in()
+    built: list[str] = []
+    engine = tmp_path / "x.engine"
+    engine.write_bytes(b"bad")
+
+    def ensure(trt, spec, onnx, cache):
+        built.append(spec.precision)
+        return engine
+
+    def runner(trt, data):
+        if len(built) < 2:
+            raise BackendError("TensorRT could not deserialize the engine")
+        return "loaded"
+
+    monkeypatch.setattr(tb, "ensure_engine", ensure)
+    monkeypatch.setattr(tb, "TrtRunner", runner)
+    with caplog.at_level(logging.WARNING):
+        assert load_engine(b, b._profiles["tiny"], "fp16") == "loaded"
+    assert built == ["fp16", "fp16"] and "rebuilding it" in caplog.text
+    monkeypatch.setattr(tb, "TrtRunner", lambda trt, data: (_ for _ in ()).throw(BackendError("still bad")))
+    with pytest.raises(BackendError, match="still bad"):
+        load_engine(b, b._profiles["tiny"], "fp32")
+
+
 def test_backend_refuses_unknown_profile_and_oversized_frames(stand_in):
     from vsr.errors import ConfigError
 
