@@ -153,8 +153,8 @@ def ensure_engine(
         log.info("using cached TensorRT engine %s", cache.engine_path(spec))
         return cache.engine_path(spec)
     say = report or (lambda line: log.info("engine build: %s", line))
-    say(f"building TensorRT {spec.precision} engine for {spec.model}, profile {spec.profile.name} "
-        f"(once per GPU and TensorRT version; this can take minutes)")  # fmt: skip
+    what = f"{spec.precision} engine for {spec.model}, profile {spec.profile.name}"
+    say(f"building TensorRT {what} (once per GPU and TensorRT version; this can take minutes)")
     tc_path = cache.timing_cache_path(spec.device)
     timing = tc_path.read_bytes() if tc_path.is_file() else b""
     start = time.monotonic()
