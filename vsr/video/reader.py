@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 PASSTHROUGH_TYPES = ("audio", "subtitle")
 Item = av.VideoFrame | av.Packet
+_TEXT_DEMUXERS = ("tty",)
 
 
 def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -57,6 +58,8 @@ def _open_container(cfg: DecodeConfig) -> av.container.InputContainer:
 
 
 def _video_stream(container: av.container.InputContainer, path: str) -> av.video.stream.VideoStream:
+    if container.format.name in _TEXT_DEMUXERS:  # FFmpeg renders text files as "video"
+        raise InputError(f"cannot read {path} as video: it is a text file")
     for stream in container.streams.video:
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
@@ -78,6 +81,7 @@ class VideoReader:
         self.truncated = False
         self._container: av.container.InputContainer | None = None
         self._held: list[Item] = []
+        self._end = 0.0  # end time (s) of the latest decoded frame
 
     def __enter__(self) -> VideoReader:
         try:
@@ -185,14 +189,29 @@ class VideoReader:
             return
         for frame in frames:
             self.frames_decoded += 1
+            if frame.pts is not None:
+                self._end = max(self._end, float((frame.pts + frame.duration) * self.stream.time_base))
             yield frame
 
     def _check_complete(self) -> None:
+        """Warn when the stream ended before its index (frame count) or header (duration) said."""
+        if self.truncated:
+            return
         expected = self.stream.frames
-        if not self.truncated and expected and self.frames_decoded < expected:
+        if expected and self.frames_decoded < expected:
             self.truncated = True
             log.warning(
                 "input ended after %d of its %d frames (truncated file?); finishing with those",
                 self.frames_decoded,
                 expected,
+            )
+            return
+        start = float(self.stream.start_time * self.stream.time_base) if self.stream.start_time else 0.0
+        duration = self.info.duration_s
+        if not expected and duration and self._end - start < duration - max(0.25, 0.05 * duration):
+            self.truncated = True
+            log.warning(
+                "input ended at %.2f s of its %.2f s (truncated file?); finishing with what was decoded",
+                self._end - start,
+                duration,
             )
