@@ -86,7 +86,9 @@ def test_pipe_stdin_to_stdout(clips, tmp_path, fmt):
 
 
 def test_quiet_prints_nothing_on_success(clips, tmp_path):
-    proc = run_vsr("upscale", str(clips["cfr_noaudio.mp4"]), "-o", str(tmp_path / "o.mp4"), "--model", "bicubic", "-q")
+    proc = run_vsr(
+        "upscale", str(clips["cfr_noaudio.mp4"]), "-o", str(tmp_path / "o.mp4"), "--model", "bicubic", "-q"
+    )
     assert proc.returncode == 0 and proc.stderr == ""
 
 
