@@ -179,7 +179,7 @@ def stand_in(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("model", ["compact", "fast"])
 def test_backend_pads_to_the_profile_and_matches_torch(stand_in, model):
-    b, net, loaded = stand_in(model)
+    b, net, loaded = stand_in(model, pad="opt")
     frames = _frames(3, 30, 40)
     out = b.infer(frames)
     ref = create_backend("torch", model, device="cpu", net=net).infer(frames)
@@ -193,6 +193,15 @@ def test_backend_pads_to_the_profile_and_matches_torch(stand_in, model):
     assert runner.shapes[-1][2:] == (64, 80) and loaded == ["fp16", "fp32"]
     b.close()
     b.close()
+
+
+def test_backend_runs_the_frame_size_by_default_without_padding_to_opt(stand_in):
+    b, net, _ = stand_in("compact")
+    frames = _frames(1, 30, 40)
+    out = b.infer(frames)
+    ref = create_backend("torch", "compact", device="cpu", net=net).infer(frames)
+    assert np.abs(out.astype(int) - ref).max() <= 1, "no padding: equal to torch everywhere"
+    assert b._sessions["tiny"].runner.shapes[-1] == (1, 3, 30, 40)
 
 
 @pytest.mark.parametrize("broken", ["nan", "black"])

@@ -47,7 +47,7 @@ def resolve_backend(name: str, spec: ModelSpec) -> tuple[str, str]:
     if name != "auto":
         return name, "asked for"
     if _cuda():
-        if _has("tensorrt") and _has("vsr.backends.tensorrt_backend"):
+        if _has("tensorrt"):
             return "tensorrt", "TensorRT and a CUDA GPU are present"
         return "torch", "a CUDA GPU is present (TensorRT is not installed)"
     preferred = spec.cpu_backend
@@ -66,10 +66,16 @@ def create_backend(
     tile: int = 0,
     threads: int | None = None,
     net: object | None = None,
+    fp16: bool | None = None,
+    profile: str | None = None,
 ) -> Backend:
     """Build the backend ``name`` (auto, torch, onnx, tensorrt) serving catalogue ``model``.
 
-    ``net`` replaces the shipped weights with a ready torch module (tests, training). Raises
+    ``net`` replaces the shipped weights with a ready torch module (tests, training). ``fp16``:
+    None = the backend's default (FP16 on CUDA for FP16-safe models); ``profile``: a TensorRT shape
+    profile from ``engines/profiles.toml`` (default: picked per frame size). When ``auto`` chose
+    TensorRT and it cannot start (engine build or parity failure), it falls back to torch on CUDA
+    and says so. Raises
     :class:`ConfigError` for unknown names and :class:`BackendError` when the backend cannot run.
     The chosen backend's ``name`` attribute says what runs; ``auto`` logs why it chose it.
     """
@@ -86,7 +92,7 @@ def create_backend(
             raise BackendError("torch backend needs PyTorch: pip install torch")
         from .torch_backend import TorchBackend
 
-        return TorchBackend(spec, device=device, tile=tile, threads=threads, net=net)
+        return TorchBackend(spec, device=device, tile=tile, threads=threads, net=net, fp16=fp16)
     if concrete == "onnx":
         from .onnx_backend import OnnxBackend
 
@@ -96,8 +102,14 @@ def create_backend(
             "tensorrt backend needs NVIDIA TensorRT 10+ and a CUDA GPU (pip install 'vsr[trt]'); "
             "use --backend torch or onnx"
         )
-    if not _has("vsr.backends.tensorrt_backend"):
-        raise BackendError("tensorrt backend is not part of this build of vsr; use --backend torch or onnx")
-    from .tensorrt_backend import TensorRTBackend  # type: ignore[import-not-found]
+    from .tensorrt_backend import TensorRTBackend
 
-    return TensorRTBackend(spec, tile=tile)
+    try:
+        return TensorRTBackend(spec, tile=tile, net=net, fp16=fp16 is not False, profile=profile)
+    except BackendError as exc:
+        if name != "auto":
+            raise
+        log.warning("TensorRT could not start (%s); falling back to torch on CUDA", exc)
+        from .torch_backend import TorchBackend
+
+        return TorchBackend(spec, device="cuda", tile=tile, threads=threads, net=net, fp16=fp16)

@@ -97,7 +97,9 @@ class TensorRTBackend:
 
     ``profile``: a profile name from ``engines/profiles.toml`` (default: picked per frame size).
     ``fp16``: build FP16 engines (FP32 when False or the model is not FP16-safe). ``parity``: gate
-    FP16 engines against FP32 before use. ``pad``: ``opt`` (fixed run shapes) or ``multiple`` (see
+    FP16 engines against FP32 before use. ``pad``: ``multiple`` (default: run the frame's own size rounded
+    up to the size multiple; any shape inside the profile's min..max runs without a rebuild) or ``opt``
+    (pad to the profile's opt shape: fixed shapes, but up to 1.8x the work; see
     :func:`vsr.trt.profiles.run_shape`). ``tile`` > 0 runs tiles through the engine with CPU
     pre/post-processing. ``onnx_path`` / ``net`` replace the catalogue weights (tests).
     ``device``: where buffers live; the engines run on the current CUDA device ("cpu" only serves
@@ -112,7 +114,7 @@ class TensorRTBackend:
         profile: str | None = None,
         fp16: bool = True,
         parity: bool = True,
-        pad: PadMode = "opt",
+        pad: PadMode = "multiple",
         onnx_path: Path | None = None,
         net: object | None = None,
         cache_dir: Path | None = None,
