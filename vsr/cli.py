@@ -21,7 +21,7 @@ import av
 from . import __version__
 from .backends import BACKEND_NAMES
 from .config import DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig
-from .errors import VsrError
+from .errors import ConfigError, VsrError
 from .models.catalogue import CATALOGUE
 from .pipeline import stop_on_signals, upscale_file
 from .stats import RunStats
@@ -102,6 +102,10 @@ def _configs(args: argparse.Namespace) -> tuple[DecodeConfig, EncodeConfig, Mode
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
     dec, enc, model, pipe = _configs(args)
+    if enc.is_pipe and sys.stdout.isatty():
+        raise ConfigError(
+            "refusing to write video to a terminal; redirect stdout (-o - > FILE) or use -o FILE"
+        )
     with stop_on_signals() as stop:
         stats = upscale_file(dec, enc, model, pipe, stop=stop)
     _report(stats, enc.path, args.json_stats)

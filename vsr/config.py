@@ -131,8 +131,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """How the threaded pipeline runs: ``batch`` frames per inference call, ``queue_frames`` frames
-    at most waiting between two stages (backpressure), ``progress`` draws a bar on stderr.
+    """How the threaded pipeline runs: ``batch`` frames per inference call, ``queue_frames``
+    decoded frames at most waiting for inference (backpressure; upscaled frames, 16x larger, wait
+    at most two batches), ``progress`` draws a bar on stderr.
     """
 
     batch: int = 1

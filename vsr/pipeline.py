@@ -165,7 +165,7 @@ class _Run:
     ) -> None:
         self.reader, self.backend, self.writer, self.cfg, self.stop = reader, backend, writer, cfg, stop
         self.q_in: queue.Queue = queue.Queue(maxsize=cfg.queue_frames + cfg.batch)
-        self.q_out: queue.Queue = queue.Queue(maxsize=max(2, -(-cfg.queue_frames // cfg.batch)))
+        self.q_out: queue.Queue = queue.Queue(maxsize=2)  # batches: upscaled frames are 16x larger
         self.abort = threading.Event()
         self.errors: list[BaseException] = []
         self.stats = RunStats()
@@ -273,7 +273,8 @@ class _Run:
         if not jobs:
             pass
         elif len({j.image.shape for j in jobs}) == 1:
-            out = self.backend.infer(np.stack([j.image for j in jobs]))
+            batch = jobs[0].image[None] if len(jobs) == 1 else np.stack([j.image for j in jobs])
+            out = self.backend.infer(batch)
             for j, image in zip(jobs, out, strict=True):
                 j.image = image
         else:  # the frame size changed inside this batch
