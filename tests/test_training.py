@@ -67,6 +67,8 @@ def test_cosine_schedule() -> None:
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(60) * 1e-3 == pytest.approx((1e-3 + 1e-5) / 2)
     assert f(110) * 1e-3 == pytest.approx(1e-5) and f(500) * 1e-3 == pytest.approx(1e-5)
+    wsd = cosine_schedule(warmup=10, steps=110, lr=1e-3, lr_min=1e-5, decay_start=90)
+    assert wsd(50) == wsd(90) == 1.0 and wsd(100) * 1e-3 == pytest.approx((1e-3 + 1e-5) / 2)
 
 
 def test_sampler_shapes_alignment_and_resume(image_dir: Path) -> None:

@@ -49,6 +49,7 @@ class PixelConfig:
     lr: float = 1e-3
     lr_min: float = 1e-6
     warmup: int = 200
+    decay_start: int = 0  # > warmup: constant lr until this step, cosine decay after it
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     loss: PixelLoss = "l1"

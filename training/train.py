@@ -38,13 +38,19 @@ __all__ = ["Trainer", "cosine_schedule", "main"]
 log = logging.getLogger("training")
 
 
-def cosine_schedule(warmup: int, steps: int, lr: float, lr_min: float) -> Any:
-    """LambdaLR factor: linear warm-up over ``warmup`` steps, then cosine from ``lr`` to ``lr_min``."""
+def cosine_schedule(warmup: int, steps: int, lr: float, lr_min: float, decay_start: int = 0) -> Any:
+    """LambdaLR factor: linear warm-up over ``warmup`` steps, then cosine from ``lr`` to ``lr_min``.
+
+    ``decay_start`` > ``warmup`` holds ``lr`` constant until that step and runs the cosine over
+    [decay_start, steps] only (warm-up/stable/decay): the decay can then be placed late, on resume,
+    once it is known how many steps the machine will give.
+    """
+    start = max(warmup, decay_start)
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        t = min(1.0, (step - warmup) / max(1, steps - warmup))
+        t = min(1.0, max(0.0, step - start) / max(1, steps - start))
         return (lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * t))) / lr
 
     return factor
@@ -69,7 +75,7 @@ class Trainer:
         self.opt = self._adam(self.net, cfg.pixel.lr, cfg.pixel.betas, cfg.pixel.weight_decay)
         p = cfg.pixel
         self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, cosine_schedule(p.warmup, p.steps, p.lr, p.lr_min)
+            self.opt, cosine_schedule(p.warmup, p.steps, p.lr, p.lr_min, p.decay_start)
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         images = load_folders([cfg.path(f) for f in cfg.data.train], self.spec.scale)
