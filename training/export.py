@@ -137,6 +137,24 @@ def _card(spec: ModelSpec, ckpt: dict[str, Any], facts: dict[str, Any], scores: 
     )
 
 
+def _facts(
+    net: nn.Module, spec: ModelSpec, weights: Path, onnx_path: Path, parity: float, config: str
+) -> dict[str, Any]:
+    """What the model card records about an exported network."""
+    config = config or f"training/configs/{spec.name}.toml"
+    return {
+        "file": weights.name,
+        "sha256": file_sha256(weights),
+        "params": sum(p.numel() for p in net.parameters()),
+        "macs": count_macs(net, 1 if spec.colour == "y" else 3),
+        "parity": parity,
+        "onnx": str(onnx_path),
+        "config": config,
+        "train_cmd": f"python -m training.train --config {config}",
+        "export_cmd": "python -m training.export " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    }
+
+
 def export_checkpoint(
     checkpoint: Path,
     model: str,
@@ -168,18 +186,7 @@ def export_checkpoint(
     parity = onnx_parity(loaded, spec, onnx_path)
     if not parity < 1e-3:
         raise ValueError(f"ONNX parity failed: max abs error {parity:.3g} on 0..255 (limit 1e-3)")
-    channels = 1 if spec.colour == "y" else 3
-    facts: dict[str, Any] = {
-        "file": weights.name,
-        "sha256": file_sha256(weights),
-        "params": sum(p.numel() for p in loaded.parameters()),
-        "macs": count_macs(loaded, channels),
-        "parity": parity,
-        "onnx": str(onnx_path),
-        "config": config or f"training/configs/{spec.name}.toml",
-        "train_cmd": f"python -m training.train --config {config or f'training/configs/{spec.name}.toml'}",
-        "export_cmd": "python -m training.export " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-    }
+    facts = _facts(loaded, spec, weights, onnx_path, parity, config)
     datasets = [REPO_ROOT / d for d in DEFAULT_EVAL] if eval_data is None else eval_data
     scores = _scores(spec, weights, datasets, backend)
     card = Path(out_dir) / f"{spec.name}.md"
