@@ -1,0 +1,237 @@
+"""Face-region upscaling: the cheap model on the whole frame, the expensive one on face crops.
+
+Each tracked face is cropped with a margin (square, aligned to the face model's size multiple,
+clamped inside the frame), the crops of equal size are upscaled in one batch, and each result is
+blended into the cheaply upscaled frame with a raised-cosine alpha mask that is 1 over the face
+and falls to exactly 0 at the crop edge — except on sides where the crop touches the frame edge,
+where there is nothing to blend into. Both paths see the same frame, so colour matches and the
+blend leaves no seam.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import lru_cache
+
+import numpy as np
+
+from ..backends.base import Backend, ModelInfo
+from ..errors import ConfigError
+from .detect import FaceDetector, create_detector
+from .stats import FaceFrameInfo, FaceStats
+from .track import FaceTracker
+
+__all__ = ["FaceRegionUpscaler", "create_face_upscaler", "crop_rect", "feather_mask"]
+
+
+def crop_rect(box: np.ndarray, height: int, width: int, margin: float, multiple: int) -> tuple[int, ...]:
+    """The crop (x0, y0, x1, y1) ints for a face ``box`` (xyxy float) in an (H, W) frame.
+
+    A square of side ``max(w, h) * (1 + 2 * margin)`` around the box centre, rounded up to a
+    multiple of ``multiple``, then shrunk to the frame where it is larger and shifted inside it.
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
+    side = max(x1 - x0, y1 - y0, 1.0) * (1.0 + 2.0 * margin)
+    side_i = int(math.ceil(side / multiple) * multiple)
+    cw, ch = min(side_i, width), min(side_i, height)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    left = min(max(round(cx - cw / 2), 0), width - cw)
+    top = min(max(round(cy - ch / 2), 0), height - ch)
+    return left, top, left + cw, top + ch
+
+
+def _ramp(n: int, feather: int, lo_open: bool, hi_open: bool) -> np.ndarray:
+    """1-D weights of length ``n``: raised-cosine 0 -> 1 over ``feather`` px at each open end."""
+    r = np.ones(n, np.float32)
+    f = max(1, min(feather, n // 2))
+    edge = (0.5 - 0.5 * np.cos(np.pi * np.arange(f) / f)).astype(np.float32)
+    if lo_open:
+        r[:f] = edge
+    if hi_open:
+        r[n - f :] = np.minimum(r[n - f :], edge[::-1])
+    return r
+
+
+@lru_cache(maxsize=64)
+def feather_mask(
+    height: int, width: int, feather: int, sides: tuple[bool, bool, bool, bool] = (True, True, True, True)
+) -> np.ndarray:
+    """(H, W, 1) float32 alpha in [0, 1]: 1 inside, a raised-cosine ramp of ``feather`` px to
+    exactly 0 at each open side. ``sides`` = (left, top, right, bottom) open. Cached; read-only."""
+    left, top, right, bottom = sides
+    m = np.outer(_ramp(height, feather, top, bottom), _ramp(width, feather, left, right))[..., None]
+    m.setflags(write=False)
+    return m
+
+
+def _lcm(a: int, b: int) -> int:
+    return a * b // math.gcd(a, b)
+
+
+class FaceRegionUpscaler:
+    """Upscales frames with ``face`` on face regions and ``background`` everywhere else.
+
+    Stateful (tracking): feed the frames of one stream in order; :meth:`reset` at a seek.
+    ``detect_every``: run the detector on every K-th frame (tracks carry the boxes in between);
+    ``margin``: crop margin on each side as a fraction of the face size; ``feather``: blend ramp
+    as a fraction of the crop side; ``quantum``: crop sides are multiples of
+    lcm(quantum, face size_multiple) input px, so crops of similar faces batch together.
+    Both backends must have the same scale. It takes ownership of them: :meth:`close` closes both.
+    """
+
+    def __init__(
+        self,
+        face: Backend,
+        background: Backend,
+        *,
+        detector: FaceDetector | None = None,
+        tracker: FaceTracker | None = None,
+        detect_every: int = 3,
+        margin: float = 0.5,
+        feather: float = 0.2,
+        quantum: int = 16,
+    ) -> None:
+        if face.info.scale != background.info.scale:
+            raise ConfigError(
+                f"face and background scales differ: {face.info.scale} vs {background.info.scale}"
+            )
+        if detect_every < 1:
+            raise ConfigError(f"detect_every must be >= 1, got {detect_every}")
+        if not 0.0 <= margin <= 2.0 or not 0.0 < feather <= 0.5:
+            raise ConfigError(f"need 0 <= margin <= 2 and 0 < feather <= 0.5, got {margin}, {feather}")
+        self.face, self.background = face, background
+        self.detector = detector if detector is not None else create_detector()
+        self.tracker = tracker if tracker is not None else FaceTracker()
+        self.detect_every, self.margin, self.feather = detect_every, margin, feather
+        self.multiple = _lcm(max(1, quantum), max(1, face.info.size_multiple))
+        self.scale = face.info.scale
+        self.info = ModelInfo(
+            name=f"face:{face.info.name}+{background.info.name}",
+            scale=self.scale,
+            size_multiple=background.info.size_multiple,
+            supports_fp16=face.info.supports_fp16 and background.info.supports_fp16,
+        )
+        self.name = f"face region ({face.name} on faces, {background.name} elsewhere)"
+        self.stats = FaceStats()
+        self.last: FaceFrameInfo | None = None
+        self._index = 0
+
+    def _track(self, frame: np.ndarray) -> tuple[list, bool, float]:
+        detect = self._index % self.detect_every == 0
+        t0 = time.perf_counter()
+        boxes = self.detector.detect(frame) if detect else None
+        ms = (time.perf_counter() - t0) * 1000.0
+        before = self.tracker.started
+        tracks = self.tracker.update(boxes)
+        self.stats.tracks_started += self.tracker.started - before
+        return tracks, detect, ms
+
+    def _paste(self, out: np.ndarray, sr: np.ndarray, rect: tuple[int, ...], h: int, w: int) -> None:
+        x0, y0, x1, y1 = rect
+        s = self.scale
+        sides = (x0 > 0, y0 > 0, x1 < w, y1 < h)
+        f = max(1, round(self.feather * max(x1 - x0, y1 - y0) * s))
+        alpha = feather_mask(sr.shape[0], sr.shape[1], f, sides)
+        dst = out[y0 * s : y1 * s, x0 * s : x1 * s]
+        bg = dst.astype(np.float32)
+        blended = bg + alpha * (sr.astype(np.float32) - bg)
+        np.copyto(dst, np.clip(blended + 0.5, 0, 255).astype(np.uint8))
+
+    def _regions(self, frame: np.ndarray, out: np.ndarray, rects: list[tuple[int, ...]]) -> None:
+        h, w = frame.shape[:2]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, (x0, y0, x1, y1) in enumerate(rects):
+            groups.setdefault((y1 - y0, x1 - x0), []).append(i)
+        results: dict[int, np.ndarray] = {}
+        for idx in groups.values():
+            crops = np.stack([frame[rects[i][1] : rects[i][3], rects[i][0] : rects[i][2]] for i in idx])
+            for i, sr in zip(idx, self.face.infer(crops), strict=True):
+                results[i] = sr
+        for i, rect in enumerate(rects):  # in track order, so overlaps resolve the same way each frame
+            self._paste(out, results[i], rect, h, w)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB -> (sH, sW, 3) uint8 RGB (a new array the caller owns).
+
+        Also sets :attr:`last` (a :class:`FaceFrameInfo`) and adds it to :attr:`stats`.
+        """
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ConfigError(f"frame must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        h, w = frame.shape[:2]
+        tracks, detected, detect_ms = self._track(frame)
+        self._index += 1
+        t0 = time.perf_counter()
+        out = np.ascontiguousarray(self.background.infer(frame[None])[0])
+        t1 = time.perf_counter()
+        rects = [crop_rect(t.box, h, w, self.margin, self.multiple) for t in tracks]
+        if rects:
+            self._regions(frame, out, rects)
+        t2 = time.perf_counter()
+        self.last = FaceFrameInfo(
+            ids=tuple(t.id for t in tracks),
+            boxes=np.array([t.box for t in tracks], np.float32).reshape(-1, 4),
+            crops=np.array(rects, np.int64).reshape(-1, 4),
+            detected=detected,
+            detect_ms=detect_ms,
+            background_ms=(t1 - t0) * 1000.0,
+            region_ms=(t2 - t1) * 1000.0,
+        )
+        self.stats.add(self.last)
+        return out
+
+    # The Backend protocol, so the pipeline can use face mode wherever it takes a backend.
+    def prepare(self, height: int, width: int, batch: int) -> None:
+        """Prepare the background backend for full frames (the face backend sees varying crops)."""
+        self.background.prepare(height, width, 1)
+
+    def infer(self, frames: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 consecutive frames -> (N, sH, sW, 3) uint8, in order (new array)."""
+        if frames.ndim != 4:
+            raise ConfigError(f"frames must be (N, H, W, 3) uint8, got {frames.shape}")
+        return np.stack([self(f) for f in frames])
+
+    def reset(self) -> None:
+        """Forget tracks (seek or scene cut); the next frame runs the detector. Stats are kept."""
+        self.tracker.reset()
+        self._index = 0
+
+    def close(self) -> None:
+        """Close both backends. Idempotent."""
+        self.face.close()
+        self.background.close()
+
+    def __enter__(self) -> FaceRegionUpscaler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def create_face_upscaler(
+    face_model: str = "fast",
+    background_model: str = "bicubic",
+    *,
+    backend: str = "auto",
+    detector: str = "blazeface",
+    detect_every: int = 3,
+    margin: float = 0.5,
+    threads: int | None = None,
+) -> FaceRegionUpscaler:
+    """Face-region mode from names, as ``--face --face-model X --background-model Y`` mean it.
+
+    ``face_model`` / ``background_model``: catalogue names (the background one should be cheap:
+    ``bicubic`` or ``fast``); ``backend``: as for :func:`vsr.backends.create_backend`; ``detector``:
+    one of :data:`DETECTOR_NAMES`. Raises :class:`ConfigError` / :class:`ModelError` like
+    ``create_backend`` (e.g. a model without trained weights). The result owns both backends.
+    """
+    from ..backends import create_backend
+
+    face = create_backend(backend, face_model, threads=threads)
+    try:
+        bg = create_backend(backend, background_model, threads=threads)
+        det = create_detector(detector)
+        return FaceRegionUpscaler(face, bg, detector=det, detect_every=detect_every, margin=margin)
+    except Exception:
+        face.close()
+        raise
