@@ -127,6 +127,9 @@ class VideoWriter:
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
         stream.codec_context.options = dict(self.options)
+        # PyAV defaults encoders to slice threads; frame threads keep more cores busy (as ffmpeg does)
+        stream.codec_context.thread_type = "FRAME"
+        stream.codec_context.thread_count = 0
         if info.sample_aspect_ratio:
             stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
         info.colour.apply(stream.codec_context)
