@@ -53,6 +53,17 @@ def test_sizes_counts_pts_audio_duration(clips, tmp_path, name, batch):
     assert not stats.interrupted and not stats.truncated
 
 
+def test_mkv_output_keeps_negative_audio_timestamps(clips, tmp_path):
+    """AAC priming starts audio below 0; matroska stores it as is, so nothing shifts."""
+    src, dst = clips["vfr_aac.mp4"], tmp_path / "out.mkv"
+    upscale(src, dst)
+    assert all(
+        abs(a - b) <= Fraction(1, 2000) for a, b in zip(video_times(dst), video_times(src), strict=True)
+    )
+    assert video_times(dst)[0] == 0
+    assert packets_of(dst, "audio") == packets_of(src, "audio")
+
+
 def test_vfr_mkv_keeps_opus_and_subtitles(clips, tmp_path):
     src, dst = clips["vfr_opus_srt.mkv"], tmp_path / "out.mkv"
     upscale(src, dst, batch=3)

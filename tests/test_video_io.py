@@ -179,3 +179,20 @@ def test_real_clip_prefix(clip, tmp_path):
         want = [Fraction(f.pts) * s.time_base for _, f in zip(got, c.decode(s), strict=False)]
     assert 1 <= len(got) <= 8
     assert got == want
+
+
+def test_raw_stream_without_timestamps(clips, tmp_path):
+    """Raw H.264 has no pts: frames are placed one duration (else one frame at the rate) apart."""
+    raw = tmp_path / "in.h264"
+    with av.open(str(clips["cfr_noaudio.mp4"])) as i, av.open(str(raw), "w", format="h264") as o:
+        out = o.add_stream_from_template(i.streams.video[0])
+        for packet in i.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = out
+                o.mux(packet)
+    dst = tmp_path / "o.mp4"
+    run(raw, dst)
+    times = video_times(dst)
+    assert len(times) == 12
+    steps = {round(float(b - a), 3) for a, b in zip(times, times[1:], strict=False)}
+    assert steps == {round(1 / 24, 3)}

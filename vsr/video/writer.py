@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -109,10 +110,20 @@ class VideoWriter:
             )
 
     def _check_container(self) -> None:
-        """Open the encoder in memory, alone and then in the chosen container, to fail before writing."""
-        reason = container_refuses("nut", self._add_video)
-        if reason is not None:
-            raise ConfigError(f"encoder {self.codec} cannot start on this machine: {reason}")
+        """Open the encoder alone, then in the chosen container (in memory), to fail before writing."""
+        if self.codec == "libsvtav1":
+            os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints to stderr itself
+        ctx = av.CodecContext.create(self.codec, "w")
+        ctx.width, ctx.height, ctx.pix_fmt = self.width, self.height, self.cfg.pix_fmt
+        ctx.time_base = self.info.time_base
+        ctx.framerate = self.info.rate or Fraction(25)
+        ctx.options = dict(self.options)
+        try:
+            ctx.open()  # freed with the object (PyAV has no close for codec contexts)
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            hint = "; NVENC needs an NVIDIA GPU and driver" if "nvenc" in self.codec else ""
+            raise ConfigError(f"encoder {self.codec} cannot start on this machine ({reason}){hint}") from exc
         reason = container_refuses(self.format, self._add_video)
         if reason is not None:
             raise OutputError(
@@ -138,9 +149,10 @@ class VideoWriter:
         return stream
 
     def __enter__(self) -> VideoWriter:
-        if self.codec == "libsvtav1":
-            os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints to stderr itself
         options = _PIPE_MOVFLAGS if self.cfg.is_pipe and self.format in ("mp4", "mov") else {}
+        if self.format in ("matroska", "webm"):
+            # these hold negative timestamps (AAC priming, B-frame delay): no shift, pts stay exact
+            options = {**options, "avoid_negative_ts": "disabled"}
         try:
             self._container = av.open(self.target, "w", format=self.format, options=options)
         except (av.error.FFmpegError, OSError) as exc:
@@ -214,10 +226,14 @@ class VideoWriter:
         return rgb
 
     def _next_pts(self, pts: int | None, duration: int) -> int:
-        """``pts`` itself; only a missing or non-increasing pts is replaced (last + duration)."""
+        """``pts`` itself. Only a missing or non-increasing pts (raw streams, broken files) is
+        replaced: the last one plus this frame's duration, or one frame at the average rate.
+        """
         last = self._last_pts
         if pts is None or (last is not None and pts <= last):
-            fixed = 0 if last is None else last + max(duration, 1)
+            rate = self.info.rate
+            step = duration if duration > 0 else round(1 / (rate * self.info.time_base)) if rate else 1
+            fixed = 0 if last is None else last + max(step, 1)
             log.debug("frame pts %s is missing or not increasing; using %d", pts, fixed)
             pts = fixed
         self._last_pts = pts
