@@ -67,6 +67,20 @@ def _video_stream(container: av.container.InputContainer, path: str) -> av.video
     raise InputError(f"{path} has no video stream (it holds: {kinds})")
 
 
+def _video_duration(stream: av.video.stream.VideoStream) -> float | None:
+    """The video stream's own duration in seconds (not the container's, which audio may extend):
+    from the stream header, else matroska's per-track ``DURATION`` tag, else ``None``.
+    """
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    try:
+        h, m, sec = (tag or "").split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except ValueError:
+        return None
+
+
 class VideoReader:
     """An open input. Use as a context manager; ``info`` is valid once entered.
 
@@ -207,7 +221,7 @@ class VideoReader:
             )
             return
         start = float(self.stream.start_time * self.stream.time_base) if self.stream.start_time else 0.0
-        duration = self.info.duration_s
+        duration = _video_duration(self.stream)
         if not expected and duration and self._end - start < duration - max(0.25, 0.05 * duration):
             self.truncated = True
             log.warning(
