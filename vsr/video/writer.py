@@ -263,6 +263,10 @@ class VideoWriter:
             return
         self._container = None
         self._commit()
+        if failed and self.committed:
+            log.warning(
+                "stopped early: %s holds the %d frames encoded so far", self.cfg.path, self.frames_written
+            )
 
     def _commit(self) -> None:
         if self.cfg.is_pipe:
