@@ -149,7 +149,7 @@ def test_signal_leaves_playable_output(slow_clip, tmp_path, sig, code):
     cmd = [sys.executable, "-m", "vsr", "upscale", str(slow_clip), "-o", str(dst), "--model", "bicubic"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env=env, text=True)
-    partial = tmp_path / ".o.partial.mp4"
+    partial = tmp_path / f".o.partial-{proc.pid}.mp4"
     deadline = time.monotonic() + 30
     while not (partial.exists() and partial.stat().st_size > 0) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -61,7 +63,7 @@ def test_container_and_codec_options():
 
 
 def test_output_path_checks(tmp_path):
-    assert partial_path(str(tmp_path / "a.mp4")) == tmp_path / ".a.partial.mp4"
+    assert partial_path(str(tmp_path / "a.mp4")) == tmp_path / f".a.partial-{os.getpid()}.mp4"
     (tmp_path / "x.mp4").write_bytes(b"1")
     with pytest.raises(OutputError, match="exists"):
         check_output_path(str(tmp_path / "x.mp4"), overwrite=False)
@@ -194,5 +196,5 @@ def test_raw_stream_without_timestamps(clips, tmp_path):
     run(raw, dst)
     times = video_times(dst)
     assert len(times) == 12
-    steps = {round(float(b - a), 3) for a, b in zip(times, times[1:], strict=False)}
+    steps = {round(float(b - a), 3) for a, b in itertools.pairwise(times)}
     assert steps == {round(1 / 24, 3)}

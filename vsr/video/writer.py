@@ -1,7 +1,7 @@
 """Encode upscaled frames with PyAV and mux them with the pass-through streams.
 
 :class:`VideoWriter` validates everything it can before touching the disk (output path, codec,
-options, container), writes to a hidden temporary file ``.NAME.partial.EXT`` beside the output,
+options, container), writes to a hidden temporary file ``.NAME.partial-PID.EXT`` beside the output,
 and on close finishes the container and renames it to the final name. So a run that stops early
 (an error, Ctrl-C) leaves a finished, playable file of the frames done so far, and a run that is
 killed outright leaves only the temporary file: never a broken file under the final name.
@@ -35,9 +35,11 @@ _PIPE_MOVFLAGS = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 
 
 def partial_path(path: str) -> Path:
-    """The temporary file a run writes before renaming it to ``path``: ``.NAME.partial.EXT``."""
+    """The temporary file a run writes before renaming it to ``path``: ``.NAME.partial-PID.EXT``
+    beside it (the process id keeps two runs aimed at one output from sharing it).
+    """
     p = Path(path)
-    return p.with_name(f".{p.stem}.partial{p.suffix}")
+    return p.with_name(f".{p.stem}.partial-{os.getpid()}{p.suffix}")
 
 
 def check_output_path(path: str, overwrite: bool, input_path: str | None = None) -> None:
