@@ -268,8 +268,10 @@ def test_several_faces_batched() -> None:
     assert face.shapes[0][0] == 3, "equal-size crops must go through the face model as one batch"
     for x0, y0, x1, y1 in boxes:
         c = ((y0 + y1) * 2, (x0 + x1) * 2)
-        assert int(out[c]) - int(bicubic_up(frame, 4)[c][0]) == 40 if False else True
         assert np.all(out[c].astype(int) - bicubic_up(frame, 4)[c].astype(int) == 40)
+    capped, _ = upscaler([*boxes, [60, 60, 100, 100]], max_faces=2)
+    capped(frame)
+    assert capped.last.ids == (0, 3), "the two largest faces, in id order"
     s = up.stats.summary()
     assert s["frames"] == 4 and s["faces_detected_frames"] == 4 and s["faces_per_frame"] == 3
     assert s["detector_calls"] == 2 and s["tracks_started"] == 3 and s["max_faces"] == 3
@@ -314,6 +316,10 @@ def test_upscaler_errors() -> None:
         FaceRegionUpscaler(OffsetBackend(), bic, detect_every=0)
     with pytest.raises(ConfigError, match="margin"):
         FaceRegionUpscaler(OffsetBackend(), bic, margin=-1)
+    with pytest.raises(ConfigError, match="whole_frame_above must be in"):
+        FaceRegionUpscaler(OffsetBackend(), bic, whole_frame_above=0)
+    with pytest.raises(ConfigError, match="max_faces must be >= 1"):
+        FaceRegionUpscaler(OffsetBackend(), bic, max_faces=0)
     with pytest.raises(ConfigError, match=r"frame must be \(H, W, 3\) uint8"):
         FaceRegionUpscaler(OffsetBackend(), bic)(np.zeros((8, 8, 3), np.float32))
 

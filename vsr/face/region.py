@@ -21,7 +21,7 @@ from ..backends.base import Backend, ModelInfo
 from ..errors import ConfigError
 from .detect import FaceDetector, create_detector
 from .stats import FaceFrameInfo, FaceStats
-from .track import FaceTracker
+from .track import FaceTracker, Track
 
 __all__ = ["FaceRegionUpscaler", "create_face_upscaler", "crop_rect", "feather_mask"]
 
@@ -93,7 +93,7 @@ class FaceRegionUpscaler:
     ``whole_frame_above``: when the crops cover at least this fraction of the frame, the face model
     runs on the whole frame instead (cheaper than crops plus background then), until they cover
     less than 3/4 of it (hysteresis, so the background does not flip between the two paths);
-    ``None`` never does.
+    ``None`` never does. ``max_faces``: at most this many faces (the largest) get the face model.
     Both backends must have the same scale. It takes ownership of them: :meth:`close` closes both.
     """
 
@@ -109,6 +109,7 @@ class FaceRegionUpscaler:
         feather: float = 0.2,
         quantum: int = 16,
         whole_frame_above: float | None = 0.6,
+        max_faces: int = 8,
     ) -> None:
         if face.info.scale != background.info.scale:
             raise ConfigError(
@@ -118,11 +119,15 @@ class FaceRegionUpscaler:
             raise ConfigError(f"detect_every must be >= 1, got {detect_every}")
         if not 0.0 <= margin <= 2.0 or not 0.0 < feather <= 0.5:
             raise ConfigError(f"need 0 <= margin <= 2 and 0 < feather <= 0.5, got {margin}, {feather}")
+        if whole_frame_above is not None and not 0.0 < whole_frame_above <= 1.0:
+            raise ConfigError(f"whole_frame_above must be in (0, 1] or None, got {whole_frame_above}")
+        if max_faces < 1:
+            raise ConfigError(f"max_faces must be >= 1, got {max_faces}")
         self.face, self.background = face, background
         self.detector = detector if detector is not None else create_detector()
         self.tracker = tracker if tracker is not None else FaceTracker()
         self.detect_every, self.margin, self.feather = detect_every, margin, feather
-        self.whole_frame_above = whole_frame_above
+        self.whole_frame_above, self.max_faces = whole_frame_above, max_faces
         self._whole = False
         self.multiple = _lcm(max(1, quantum), max(1, face.info.size_multiple))
         self.scale = face.info.scale
@@ -137,7 +142,7 @@ class FaceRegionUpscaler:
         self.last: FaceFrameInfo | None = None
         self._index = 0
 
-    def _track(self, frame: np.ndarray) -> tuple[list, bool, float]:
+    def _track(self, frame: np.ndarray) -> tuple[list[Track], bool, float]:
         detect = self._index % self.detect_every == 0
         t0 = time.perf_counter()
         boxes = self.detector.detect(frame) if detect else None
@@ -145,6 +150,10 @@ class FaceRegionUpscaler:
         before = self.tracker.started
         tracks = self.tracker.update(boxes)
         self.stats.tracks_started += self.tracker.started - before
+        if len(tracks) > self.max_faces:  # the largest faces, kept in id order
+            area = {t.id: float((t.box[2] - t.box[0]) * (t.box[3] - t.box[1])) for t in tracks}
+            keep = set(sorted(area, key=lambda i: -area[i])[: self.max_faces])
+            tracks = [t for t in tracks if t.id in keep]
         return tracks, detect, ms
 
     def _paste(self, out: np.ndarray, sr: np.ndarray, rect: tuple[int, ...], h: int, w: int) -> None:
