@@ -28,7 +28,7 @@ def assert_one_error(proc: subprocess.CompletedProcess, code: int, phrase: str) 
 
 
 def up(src: Path | str, dst: Path | str, *extra: str) -> subprocess.CompletedProcess:
-    return run_vsr("upscale", str(src), "-o", str(dst), "--model", "bicubic", "-q", *extra)
+    return run_vsr("upscale", str(src), "-o", str(dst), "--model", "bicubic", *extra)
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_read_only_folder(clips, tmp_path):
     ],
 )
 def test_bad_options(clips, tmp_path, extra, code, phrase):
-    proc = run_vsr("upscale", str(clips["cfr_noaudio.mp4"]), "-o", str(tmp_path / "o.mp4"), "-q", *extra)
+    proc = run_vsr("upscale", str(clips["cfr_noaudio.mp4"]), "-o", str(tmp_path / "o.mp4"), *extra)
     assert_one_error(proc, code, phrase)
 
 
@@ -163,3 +163,16 @@ def test_signal_leaves_playable_output(slow_clip, tmp_path, sig, code):
     assert times == video_times(slow_clip)[: len(times)]
     with av.open(str(dst)) as c:
         assert c.streams.audio, "audio kept"
+
+
+def test_model_without_weights(clips, tmp_path):
+    from vsr.errors import ModelError
+    from vsr.models.catalogue import get_spec
+
+    if get_spec("srgan").has_weights:
+        pytest.skip("srgan weights are installed")
+    proc = run_vsr(
+        "upscale", str(clips["cfr_noaudio.mp4"]), "-o", str(tmp_path / "o.mp4"), "--model", "srgan", "-q"
+    )
+    assert_one_error(proc, ModelError.exit_code, "no trained weights")
+    assert list(tmp_path.iterdir()) == []
