@@ -95,7 +95,7 @@ def test_quiet_prints_nothing_on_success(clips, tmp_path):
 def test_eval_wires_to_vsr_evaluate(monkeypatch, tmp_path, capsys):
     calls = []
 
-    def evaluate(model: str, data: str, backend: str) -> dict:
+    def evaluate(model: str, data: Path, backend: str) -> dict:
         calls.append((model, data, backend))
         return {"model": model, "sets": {"Set5": {"psnr_y": 30.0}}}
 
@@ -106,7 +106,7 @@ def test_eval_wires_to_vsr_evaluate(monkeypatch, tmp_path, capsys):
     out = tmp_path / "r.json"
     code = cli.main(["eval", "--model", "bicubic", "--data", str(tmp_path), "--json", str(out)])
     assert code == 0
-    assert calls == [("bicubic", str(tmp_path), "auto")]
+    assert calls == [("bicubic", tmp_path, "auto")]
     assert "TABLE bicubic" in capsys.readouterr().out
     assert json.loads(out.read_text())["sets"]["Set5"]["psnr_y"] == 30.0
 

@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 import av
@@ -150,11 +151,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, format_table
 
     ModelConfig(args.model, args.backend)  # validates the names
-    result = evaluate(args.model, args.data, args.backend)
+    result = evaluate(args.model, Path(args.data), args.backend)
     print(format_table(result))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+            json.dump(result, f, indent=2, default=str)
     return 0
 
 
