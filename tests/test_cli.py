@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import types
 from pathlib import Path
 
 import av
 import pytest
-from conftest import packets_of, run_vsr, video_times
+from conftest import REPO, packets_of, run_vsr, video_times
 
 from vsr import cli
 from vsr.models.catalogue import model_names
@@ -114,3 +116,29 @@ def test_eval_wires_to_vsr_evaluate(monkeypatch, tmp_path, capsys):
 def test_eval_unknown_model_is_one_line(capsys):
     assert cli.main(["eval", "--model", "nope", "--data", "."]) == 2
     assert capsys.readouterr().err.startswith("vsr: error: unknown model 'nope'")
+
+
+def test_reader_of_stdout_quits(clips):
+    """``vsr ... -o - | head -c 2000``: one clear line, no traceback."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "vsr",
+        "upscale",
+        str(clips["faststart_aac.mp4"]),
+        "-o",
+        "-",
+        "--model",
+        "bicubic",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [*cmd, "--format", "nut", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    proc.stdout.read(2000)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert err.strip().splitlines() == [
+        "vsr: error: the output pipe was closed before the video was finished"
+    ]

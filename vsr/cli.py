@@ -185,10 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except VsrError as exc:
         return _fail(str(exc), exc.exit_code)
+    except BrokenPipeError:  # PyAV's own BrokenPipeError is one of these too
+        return _fail("the output pipe was closed before the video was finished", 1)
     except av.error.FFmpegError as exc:
         return _fail(f"FFmpeg: {exc}", 1)
-    except BrokenPipeError:
-        return _fail("the output pipe was closed", 1)
     except OSError as exc:
         return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
     except KeyboardInterrupt:

@@ -261,7 +261,8 @@ class VideoWriter:
             self._abandon()
             if not failed:
                 raise OutputError(f"cannot finish {self.cfg.path}: {exc}") from exc
-            log.warning("could not finish %s (%s); removed it", self.cfg.path, exc)
+            if not self.cfg.is_pipe:
+                log.warning("could not finish %s (%s); removed it", self.cfg.path, exc)
             return
         self._container = None
         self._commit()
