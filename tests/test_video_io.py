@@ -198,3 +198,26 @@ def test_raw_stream_without_timestamps(clips, tmp_path):
     assert len(times) == 12
     steps = {round(float(b - a), 3) for a, b in itertools.pairwise(times)}
     assert steps == {round(1 / 24, 3)}
+
+
+def test_title_language_and_chapters_are_carried(clips, tmp_path):
+    src = tmp_path / "in.mkv"
+    chapters = [
+        {"id": 1, "start": 0, "end": 250, "time_base": Fraction(1, 1000), "metadata": {"title": "Intro"}},
+        {"id": 2, "start": 250, "end": 500, "time_base": Fraction(1, 1000), "metadata": {"title": "Rest"}},
+    ]
+    with av.open(str(clips["cfr_noaudio.mp4"])) as i, av.open(str(src), "w") as o:
+        out = o.add_stream_from_template(i.streams.video[0])
+        out.metadata["language"] = "fra"
+        o.metadata["title"] = "A film"
+        o.set_chapters(chapters)
+        for packet in i.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = out
+                o.mux(packet)
+    dst = tmp_path / "o.mp4"
+    run(src, dst)
+    with av.open(str(dst)) as c:
+        assert c.metadata["title"] == "A film"
+        assert c.streams.video[0].metadata["language"] == "fra"
+        assert [ch["metadata"]["title"] for ch in c.chapters()] == ["Intro", "Rest"]

@@ -135,7 +135,12 @@ def upscale_file(
     spec = get_spec(model.model)
     with VideoReader(dec) as reader:
         writer = VideoWriter(
-            enc, reader.info, scale=spec.scale, passthrough=reader.passthrough, input_path=dec.path
+            enc,
+            reader.info,
+            scale=spec.scale,
+            passthrough=reader.passthrough,
+            input_path=dec.path,
+            tags=reader.tags,
         )
         own = backend is None
         if backend is None:

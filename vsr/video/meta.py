@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import av
 
-__all__ = ["ColourTags", "VideoInfo", "display_matrix"]
+__all__ = ["ColourTags", "SourceTags", "VideoInfo", "display_matrix"]
 
 # AVColorSpace -> the swscale SWS_CS_* constant that PyAV's reformat() takes; unlisted
 # (unspecified, RGB, YCgCo...) -> None, i.e. swscale's default BT.601.
@@ -100,3 +100,39 @@ class VideoInfo:
             return 0
         a, b = self.matrix[0] / 65536, self.matrix[1] / 65536
         return round(-math.degrees(math.atan2(b, a))) % 360
+
+
+# Tags that describe the old file rather than the video (brands, muxer, per-track statistics)
+_STALE_TAGS = {
+    "major_brand",
+    "minor_version",
+    "compatible_brands",
+    "encoder",
+    "handler_name",
+    "vendor_id",
+    "duration",
+    "bps",
+    "number_of_frames",
+    "number_of_bytes",
+}
+
+
+def _fresh(tags: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if k.lower() not in _STALE_TAGS and not k.startswith("_STATISTICS")}
+
+
+@dataclass(frozen=True)
+class SourceTags:
+    """Descriptive metadata carried to the output: container tags (title, creation time...), the
+    video stream's tags (language, title) and chapters (PyAV chapter dicts), minus stale entries.
+    """
+
+    container: dict[str, str]
+    video: dict[str, str]
+    chapters: tuple[dict, ...] = ()
+
+    @classmethod
+    def of(cls, container: av.container.InputContainer, stream: av.stream.Stream) -> SourceTags:
+        return cls(
+            _fresh(dict(container.metadata)), _fresh(dict(stream.metadata)), tuple(container.chapters())
+        )

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..config import DecodeConfig
 from ..errors import InputError
-from .meta import ColourTags, VideoInfo, display_matrix
+from .meta import ColourTags, SourceTags, VideoInfo, display_matrix
 
 __all__ = ["PASSTHROUGH_TYPES", "Item", "VideoReader", "frame_to_rgb"]
 
@@ -85,8 +85,8 @@ class VideoReader:
     """An open input. Use as a context manager; ``info`` is valid once entered.
 
     Opening decodes the first video frame (held back for :meth:`items`) so that ``info`` carries
-    the real size, colour tags and display matrix. ``passthrough`` lists the audio and subtitle
-    streams whose packets :meth:`items` yields.
+    the real size, colour tags and display matrix; ``tags`` holds the metadata and chapters to carry
+    over. ``passthrough`` lists the audio and subtitle streams whose packets :meth:`items` yields.
     """
 
     def __init__(self, cfg: DecodeConfig) -> None:
@@ -122,6 +122,7 @@ class VideoReader:
         self._packets = self._demux()
         first = self._first_frame()
         self.info = self._make_info(first)
+        self.tags = SourceTags.of(self._container, self.stream)
 
     def _first_frame(self) -> av.VideoFrame:
         for item in self._decoded():

@@ -24,7 +24,7 @@ from ..config import EncodeConfig
 from ..errors import ConfigError, OutputError
 from .codecs import check_encoder, default_codec, encoder_options
 from .convert import RgbToYuv
-from .meta import VideoInfo
+from .meta import SourceTags, VideoInfo
 from .remux import Remuxer, container_refuses
 
 __all__ = ["VideoWriter", "check_output_path", "partial_path"]
@@ -64,7 +64,8 @@ class VideoWriter:
     """Encoder + muxer for one output. Construct (validates), then use as a context manager.
 
     ``info``: the input video's facts (time base, colour tags, display matrix); output frames are
-    ``scale`` times its size. ``passthrough``: input audio/subtitle streams to carry over.
+    ``scale`` times its size. ``passthrough``: input audio/subtitle streams to carry over;
+    ``tags``: metadata and chapters to carry over.
     """
 
     def __init__(
@@ -75,8 +76,9 @@ class VideoWriter:
         scale: int = 4,
         passthrough: Sequence[av.stream.Stream] = (),
         input_path: str | None = None,
+        tags: SourceTags | None = None,
     ) -> None:
-        self.cfg, self.info, self.passthrough = cfg, info, list(passthrough)
+        self.cfg, self.info, self.passthrough, self.tags = cfg, info, list(passthrough), tags
         self.format = cfg.container
         self.codec = cfg.codec or default_codec(self.format)
         check_encoder(self.codec)
@@ -164,11 +166,20 @@ class VideoWriter:
         try:
             self.stream = self._add_video(self._container)
             self.remuxer = Remuxer(self._container, self.format, self.passthrough)
+            self._copy_tags()
             self._container.start_encoding()
         except BaseException:
             self._abandon()
             raise
         return self
+
+    def _copy_tags(self) -> None:
+        if self.tags is None:
+            return
+        self._container.metadata.update(self.tags.container)
+        self.stream.metadata.update(self.tags.video)
+        if self.tags.chapters:
+            self._container.set_chapters(list(self.tags.chapters))
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.finish(failed=exc_type is not None)
