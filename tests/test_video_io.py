@@ -20,6 +20,7 @@ from vsr.video import ColourTags, VideoReader, VideoWriter, check_output_path, p
 from vsr.video.codecs import encoder_options
 from vsr.video.convert import RgbToYuv
 from vsr.video.remux import plan_route
+from vsr.video.timing import Timeline
 
 
 def run(src: Path, dst: Path, stop: threading.Event | None = None, **enc) -> None:
@@ -221,3 +222,20 @@ def test_title_language_and_chapters_are_carried(clips, tmp_path):
         assert c.metadata["title"] == "A film"
         assert c.streams.video[0].metadata["language"] == "fra"
         assert [ch["metadata"]["title"] for ch in c.chapters()] == ["Intro", "Rest"]
+
+
+def test_timeline_keeps_pts_and_durations():
+    tl = Timeline(Fraction(1, 1000), Fraction(25), sums_decode_order=True)
+    assert [tl.frame(p, d) for p, d in [(0, 40), (40, 20), (60, 70)]] == [0, 40, 60]
+    assert tl.frame(60, 0) == 100  # repeated pts: moved one frame (40 ms at 25 fps) later
+    assert tl.frame(None, 10) == 110  # missing pts: last + its own duration
+
+    def packet(pts: int, dts: int) -> av.Packet:
+        p = av.Packet(b"x")
+        p.pts, p.dts, p.duration = pts, dts, 5  # the encoder's durations, in decode order
+        return p
+
+    out = tl.packets([packet(0, -40), packet(60, -20), packet(40, 0)])
+    assert [p.duration for p in out] == [40, 70, 20]
+    last = tl.packets([packet(110, 40), packet(100, 60)], final=True)[-1]
+    assert last.dts + last.duration - (-40) == 130  # track length = presentation span (60 + 70)

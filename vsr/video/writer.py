@@ -26,6 +26,7 @@ from .codecs import check_encoder, default_codec, encoder_options
 from .convert import RgbToYuv
 from .meta import SourceTags, VideoInfo
 from .remux import Remuxer, container_refuses
+from .timing import Timeline
 
 __all__ = ["VideoWriter", "check_output_path", "partial_path"]
 
@@ -94,10 +95,7 @@ class VideoWriter:
         self.committed = False
         self._container: av.container.OutputContainer | None = None
         self._convert = RgbToYuv(self.width, self.height, cfg.pix_fmt, info.colour)
-        self._last_pts: int | None = None
-        self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
-        self._first_pts = self._end_pts = 0
-        self._first_dts: int | None = None
+        self._timeline = Timeline(info.time_base, info.rate, sums_decode_order=self.format in ("mp4", "mov"))
         self._warned_size = False
 
     @property
@@ -174,55 +172,29 @@ class VideoWriter:
         return self
 
     def _copy_tags(self) -> None:
+        """Title, creation time, language and chapters of the input (see :class:`SourceTags`)."""
         if self.tags is None:
             return
         self._container.metadata.update(self.tags.container)
         self.stream.metadata.update(self.tags.video)
         if self.tags.chapters:
-            self._container.set_chapters(list(self.tags.chapters))
+            try:
+                self._container.set_chapters(list(self.tags.chapters))
+            except (av.error.FFmpegError, ValueError, TypeError) as exc:
+                log.warning("could not copy the chapters (%s); writing without them", exc)
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.finish(failed=exc_type is not None)
 
     def write(self, rgb: np.ndarray, pts: int | None, duration: int = 0) -> None:
         """Encode one (H, W, 3) uint8 RGB frame at ``pts`` (input stream time base). Borrows ``rgb``."""
-        pts = self._next_pts(pts, duration)
+        pts = self._timeline.frame(pts, duration)
         frame = self._convert(self._fit(rgb))
         frame.pts, frame.time_base = pts, self.info.time_base
         if duration > 0:
             frame.duration = duration
-            self._durations[pts] = duration
-        if self.frames_written == 0:
-            self._first_pts = pts
-        self._end_pts = max(self._end_pts, pts + max(duration, 0))
-        self._mux_video(self.stream.encode(frame))
+        self._container.mux(self._timeline.packets(self.stream.encode(frame)))
         self.frames_written += 1
-
-    def _mux_video(self, packets: list[av.Packet], final: bool = False) -> None:
-        """Mux encoded packets, each with the duration of the frame it carries.
-
-        Encoders that reorder frames (B-frames) hand out durations in decode order; with variable
-        frame rate that would move the stream's end. Matching by pts puts each back on its frame.
-        """
-        for packet in packets:
-            duration = self._durations.pop(packet.pts, None)
-            if duration is not None:
-                packet.duration = duration
-            if self._first_dts is None:
-                self._first_dts = packet.dts
-        if final:
-            self._fix_last_duration(packets)
-        self._container.mux(packets)
-
-    def _fix_last_duration(self, packets: list[av.Packet]) -> None:
-        """MP4/MOV sum sample durations in decode order; stretch the last so the sum is the
-        presentation span (B-frames with variable frame rate would otherwise shorten the track).
-        """
-        if packets and self.format in ("mp4", "mov") and self._first_dts is not None:
-            last = packets[-1]
-            span = self._end_pts - self._first_pts - (last.dts - self._first_dts)
-            if span > 0:
-                last.duration = span
 
     def _fit(self, rgb: np.ndarray) -> np.ndarray:
         """Crop the odd pixel a subsampled format cannot hold; warn once if the size changed."""
@@ -238,20 +210,6 @@ class VideoWriter:
             self._warned_size = True
         return rgb
 
-    def _next_pts(self, pts: int | None, duration: int) -> int:
-        """``pts`` itself. Only a missing or non-increasing pts (raw streams, broken files) is
-        replaced: the last one plus this frame's duration, or one frame at the average rate.
-        """
-        last = self._last_pts
-        if pts is None or (last is not None and pts <= last):
-            rate = self.info.rate
-            step = duration if duration > 0 else round(1 / (rate * self.info.time_base)) if rate else 1
-            fixed = 0 if last is None else last + max(step, 1)
-            log.debug("frame pts %s is missing or not increasing; using %d", pts, fixed)
-            pts = fixed
-        self._last_pts = pts
-        return pts
-
     def mux(self, packet: av.Packet) -> None:
         """Write one packet of an input audio/subtitle stream (see :class:`Remuxer`)."""
         self.remuxer.write(packet)
@@ -265,7 +223,7 @@ class VideoWriter:
         if self._container is None:
             return
         try:
-            self._mux_video(self.stream.encode(None), final=True)
+            self._container.mux(self._timeline.packets(self.stream.encode(None), final=True))
             self.remuxer.flush()
             self._container.close()
         except (av.error.FFmpegError, OSError, ValueError) as exc:
