@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
-from .meta import ColourTags, VideoInfo
+from .meta import ColourTags, SourceTags, VideoInfo
 from .reader import VideoReader, frame_to_rgb
 from .writer import VideoWriter, check_output_path, partial_path
 
 __all__ = [
     "ColourTags",
+    "SourceTags",
     "VideoInfo",
     "VideoReader",
     "VideoWriter",
