@@ -53,3 +53,50 @@ def test_bench_reports_a_model_without_weights_as_an_error_row():
     cfg = BenchConfig(models=(missing[0],), sizes=((32, 32),), frames=2, warmup=0, end_to_end=False)
     report = run_bench(cfg)
     assert "no trained weights" in report["results"][0]["error"]
+
+
+def _vsr(*args: str, timeout: float = 240):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "vsr", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_vsr_bench_command_writes_json_and_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    js, png = tmp_path / "b.json", tmp_path / "b.png"
+    r = _vsr(
+        "bench",
+        "--model",
+        "bicubic",
+        "--size",
+        "48x32",
+        "--frames",
+        "4",
+        "--json",
+        str(js),
+        "--plot",
+        str(png),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    data = json.loads(js.read_text())
+    assert [row["size"] for row in data["results"] if row["model"] == "bicubic"] == ["48x32"]
+    assert png.stat().st_size > 5000
+    assert "bicubic" in r.stdout and "machine:" in r.stdout
+
+
+def test_vsr_bench_and_engine_refuse_bad_input_in_one_line():
+    r = _vsr("bench", "--size", "huge")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "WIDTHxHEIGHT" in r.stderr
+    r = _vsr("bench", "--model", "nope")
+    assert r.returncode == 2 and "unknown model 'nope'" in r.stderr
+    r = _vsr("engine", "build", "--model", "compact", "--profile", "p720")
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        assert r.returncode == 6 and "TensorRT" in r.stderr and "Traceback" not in r.stderr
+    r = _vsr("engine", "list")
+    assert r.returncode == 0 and "p720" in r.stdout

@@ -197,8 +197,8 @@ def _make_clip(cfg: BenchConfig, size: tuple[int, int]) -> Path:
 
 def _bench_e2e(model: str, backend: str, clip: Path, cfg: BenchConfig) -> dict[str, object]:
     """Decode -> upscale -> encode ``clip`` through the real pipeline; fps and per-stage p50/p95."""
-    from .api import upscale_file
     from .config import DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig
+    from .pipeline import upscale_file
 
     out = clip.with_name(f"out_{model}_{backend}.mp4")
     enc = EncodeConfig(str(out), codec=cfg.codec, crf=cfg.crf, preset=cfg.preset, overwrite=True)

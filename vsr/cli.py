@@ -1,7 +1,7 @@
 """The ``vsr`` command: argparse -> config objects -> library calls. No logic of its own.
 
 Sub-commands: ``upscale`` (a video, a file or a pipe), ``models`` (the catalogue), ``eval``
-(Y-PSNR/SSIM on an image set). Every failure is one line ``vsr: error: ...`` on stderr and a
+(Y-PSNR/SSIM on an image set), ``bench`` (frames/s), ``engine build|list`` (TensorRT engines). Every failure is one line ``vsr: error: ...`` on stderr and a
 non-zero exit (the :class:`~vsr.errors.VsrError` subclass's ``exit_code``; 130/143 after
 SIGINT/SIGTERM). Logs and the progress bar go to stderr, so stdout can carry video (``-o -``).
 """
@@ -82,7 +82,48 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True, metavar="DIR", help="folder of HR images (or of image sets)")
     e.add_argument("--json", default=None, metavar="FILE", help="also write the result as JSON")
     e.set_defaults(func=_cmd_eval)
+    _add_bench(sub)
+    _add_engine(sub)
     return parser
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    b = sub.add_parser(
+        "bench",
+        help="measure frames/s",
+        description="Model-only and end-to-end frames/s for each model x backend x size, with the "
+        "bicubic and ffmpeg baselines measured in the same run.",
+    )
+    b.add_argument("--model", nargs="+", default=["bicubic", "fast"], help="models (default: bicubic fast)")
+    b.add_argument("--backend", nargs="+", default=["auto"], help="backends (default: auto)")
+    b.add_argument(
+        "--size", nargs="+", default=["320x180"], metavar="WxH", help="input sizes (default: 320x180)"
+    )
+    b.add_argument("--frames", type=int, default=100, help="timed frames per case (default: 100)")
+    b.add_argument("--warmup", type=int, default=5, help="untimed frames first (default: 5)")
+    b.add_argument("--batch", type=int, default=1, help="frames per inference call (default: 1)")
+    b.add_argument(
+        "--input", default=None, metavar="CLIP", help="clip to scale to each size (default: a sample)"
+    )
+    b.add_argument("--no-e2e", action="store_true", help="model-only: skip decode -> upscale -> encode runs")
+    b.add_argument(
+        "--preset", default="veryfast", help="x264 preset of the end-to-end runs (default: veryfast)"
+    )
+    b.add_argument("--json", default=None, metavar="FILE", help="write the full report as JSON")
+    b.add_argument("--plot", default=None, metavar="FILE.png", help="write a bar chart")
+    b.set_defaults(func=_cmd_bench)
+
+
+def _add_engine(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("engine", help="build or list TensorRT engines", description="TensorRT engines.")
+    esub = e.add_subparsers(dest="engine_command", required=True, metavar="ACTION")
+    b = esub.add_parser("build", help="build (or reuse) an engine", description="Build a TensorRT engine.")
+    b.add_argument("--model", required=True, help="catalogue model")
+    b.add_argument("--profile", required=True, help="shape profile from engines/profiles.toml (e.g. p720)")
+    b.add_argument("--fp32", action="store_true", help="build an FP32 engine (default: FP16)")
+    b.set_defaults(func=_cmd_engine_build)
+    ls = esub.add_parser("list", help="list cached engines and profiles", description="List engines.")
+    ls.set_defaults(func=_cmd_engine_list)
 
 
 def _configs(args: argparse.Namespace) -> tuple[DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig]:
@@ -156,6 +197,48 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2, default=str)
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import BenchConfig, format_report, parse_size, plot_report, run_bench, write_json
+
+    for name in args.model:
+        ModelConfig(name)  # validates the names before anything runs
+    for name in args.backend:
+        ModelConfig(backend=name)
+    cfg = BenchConfig(
+        models=tuple(args.model),
+        backends=tuple(args.backend),
+        sizes=tuple(parse_size(s) for s in args.size),
+        frames=args.frames,
+        warmup=args.warmup,
+        batch=args.batch,
+        end_to_end=not args.no_e2e,
+        input=Path(args.input) if args.input else None,
+        preset=args.preset,
+    )
+    report = run_bench(cfg)
+    print(format_report(report))
+    if args.json:
+        write_json(report, Path(args.json))
+    if args.plot:
+        plot_report(report, Path(args.plot))
+    return 0
+
+
+def _cmd_engine_build(args: argparse.Namespace) -> int:
+    from .trt import build_engine
+
+    path = build_engine(args.model, args.profile, fp16=not args.fp32, report=log.info)
+    print(path)
+    return 0
+
+
+def _cmd_engine_list(args: argparse.Namespace) -> int:
+    from .trt import format_engine_list
+
+    print(format_engine_list())
     return 0
 
 

@@ -81,8 +81,26 @@ def create_backend(
     """
     spec = get_spec(model) if isinstance(model, str) else model
     concrete, why = resolve_backend(name, spec)
+    backend = _build(
+        concrete, name, spec, device=device, tile=tile, threads=threads, net=net, fp16=fp16, profile=profile
+    )
     if name == "auto":
-        log.info("backend auto -> %s (%s)", concrete, why)
+        log.info("backend auto -> %s (%s)", backend.name, why)
+    return backend
+
+
+def _build(
+    concrete: str,
+    name: str,
+    spec: ModelSpec,
+    *,
+    device: str,
+    tile: int,
+    threads: int | None,
+    net: object | None,
+    fp16: bool | None,
+    profile: str | None,
+) -> Backend:
     if concrete == "bicubic":
         from .bicubic import BicubicBackend
 
