@@ -172,6 +172,7 @@ def methods(
             backend("bicubic"),
             detector=create_detector(detector),
             detect_every=every,
+            margin=margin,
         )
 
     def whole(model: str, net: object | None = None) -> Upscale:

@@ -379,3 +379,13 @@ def test_whole_frame_when_crops_cover_most_of_it_with_hysteresis() -> None:
             np.testing.assert_array_equal(out, face.infer(frame[None])[0])
     assert whole == [True, True, False, False]
     assert up.stats.whole_frames == 2 and up.stats.summary()["whole_frames"] == 2
+
+
+def test_face_stats_empty_and_one_euro_converges() -> None:
+    from vsr.face import FaceStats, OneEuroFilter
+
+    s = FaceStats().summary()
+    assert s["frames"] == 0 and s["faces_per_frame"] == 0.0 and s["detector_ms_p95"] == 0.0
+    f = OneEuroFilter(np.zeros(2))
+    out = [f(np.array([10.0, -10.0])) for _ in range(60)]
+    assert np.all(np.abs(out[-1] - [10, -10]) < 0.5) and abs(out[0][0]) < 10  # smooth, then there
