@@ -21,7 +21,7 @@ import av
 
 from . import __version__
 from .backends import BACKEND_NAMES
-from .config import DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig
+from .config import DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
 from .errors import ConfigError, VsrError
 from .models.catalogue import CATALOGUE
 from .pipeline import stop_on_signals, upscale_file
@@ -64,7 +64,24 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings and errors only")
+    _add_face_flags(p)
     p.set_defaults(func=_cmd_upscale)
+
+
+def _add_face_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("face-region mode")
+    g.add_argument(
+        "--face", action="store_true", help="spend the face model on faces, a cheap model elsewhere"
+    )
+    g.add_argument("--face-model", default=None, help="model for faces (default: the best that fits)")
+    g.add_argument("--background-model", default="bicubic", help="model for the rest (default: bicubic)")
+    g.add_argument(
+        "--face-detector", default="blazeface", help="blazeface, blazeface-full (small faces), haar"
+    )
+    g.add_argument(
+        "--face-every", type=int, default=3, metavar="N", help="detect every N frames (default: 3)"
+    )
+    g.add_argument("--face-margin", type=float, default=0.5, help="crop margin x face size (default: 0.5)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_eval)
     _add_bench(sub)
     _add_engine(sub)
+    _add_stream(sub)
     return parser
 
 
@@ -126,6 +144,44 @@ def _add_engine(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=_cmd_engine_list)
 
 
+def _add_stream(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser(
+        "stream",
+        help="upscale a live stream in real time",
+        description="Upscale a live stream 4x in real time within a latency budget: when inference "
+        "cannot keep up, frames are degraded to cheaper models, then bicubic, and dropped only as a "
+        "last resort.",
+    )
+    s.add_argument("input", metavar="INPUT", help="- (stdin) or a tcp/udp/srt/rtmp/rtsp/HLS URL")
+    s.add_argument(
+        "output",
+        metavar="OUTPUT",
+        help="- (stdout, MPEG-TS), tcp/udp/srt URL (MPEG-TS), rtmp URL, or a directory (HLS)",
+    )
+    s.add_argument("--model", default="fast", help="best model tier (see `vsr models`; default: fast)")
+    s.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
+    s.add_argument("--format", default=None, choices=("mpegts", "flv", "hls"), help="force the output muxer")
+    s.add_argument("--input-format", default=None, help="force the input demuxer")
+    s.add_argument(
+        "--latency-budget",
+        type=float,
+        default=150.0,
+        metavar="MS",
+        help="added latency allowed (default: 150)",
+    )
+    s.add_argument("--reconnect", action="store_true", help="reconnect to a stalled or closed input")
+    s.add_argument(
+        "--reconnect-for", type=float, default=60.0, metavar="S", help="give up after S s (default: 60)"
+    )
+    s.add_argument("--stall-timeout", type=float, default=5.0, metavar="S", help="no data for S s = stalled")
+    s.add_argument("--preset", default="veryfast", help="x264 preset (default: veryfast)")
+    s.add_argument("--crf", type=int, default=23, help="x264 quality (default: 23)")
+    s.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
+    s.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
+    s.add_argument("-q", "--quiet", action="store_true", help="no status line, warnings and errors only")
+    s.set_defaults(func=_cmd_stream)
+
+
 def _configs(args: argparse.Namespace) -> tuple[DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig]:
     dec = DecodeConfig(args.input, format=args.input_format)
     enc = EncodeConfig(
@@ -148,8 +204,16 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         raise ConfigError(
             "refusing to write video to a terminal; redirect stdout (-o - > FILE) or use -o FILE"
         )
-    with stop_on_signals() as stop:
-        stats = upscale_file(dec, enc, model, pipe, stop=stop)
+    face = _face_upscaler(args, model) if args.face else None
+    try:
+        with stop_on_signals() as stop:
+            stats = upscale_file(dec, enc, model, pipe, stop=stop, backend=face)
+    finally:
+        if face is not None:
+            face.close()
+    if face is not None:
+        summary = face.stats.summary()
+        stats.extra.update(face=summary, faces_detected_frames=summary["faces_detected_frames"])
     _report(stats, enc.path, args.json_stats)
     if stats.interrupted:
         if stats.frames_out:
@@ -160,6 +224,30 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             log.warning("interrupted before any frame was encoded; nothing written")
         return 128 + (stop.signum or signal.SIGINT)
     return 0
+
+
+def _face_upscaler(args: argparse.Namespace, model: ModelConfig):  # -> FaceRegionUpscaler
+    from .face import create_face_upscaler
+
+    fc = FaceConfig(
+        args.face_model, args.background_model, args.face_detector, args.face_every, args.face_margin
+    )
+    up = create_face_upscaler(
+        fc.face_model,
+        fc.background_model,
+        backend=model.backend,
+        detector=fc.detector,
+        detect_every=fc.detect_every,
+        margin=fc.margin,
+        threads=model.threads,
+    )
+    log.info(
+        "face mode: %s on faces, %s elsewhere, %s detector",
+        up.face.info.name,
+        fc.background_model,
+        fc.detector,
+    )
+    return up
 
 
 def _report(stats: RunStats, output: str, json_path: str | None) -> None:
@@ -178,6 +266,50 @@ def _report(stats: RunStats, output: str, json_path: str | None) -> None:
                 json.dump(stats.to_dict(), f, indent=2)
         except OSError as exc:
             log.warning("cannot write stats to %s: %s", json_path, exc.strerror or exc)
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    from .stream import StreamConfig, run_stream
+
+    cfg = StreamConfig(
+        args.input,
+        args.output,
+        model=args.model,
+        backend=args.backend,
+        format=args.format,
+        input_format=args.input_format,
+        latency_budget_ms=args.latency_budget,
+        reconnect=args.reconnect,
+        reconnect_for_s=args.reconnect_for,
+        stall_timeout_s=args.stall_timeout,
+        preset=args.preset,
+        crf=args.crf,
+        threads=args.threads,
+    )
+    if cfg.sink == "pipe" and sys.stdout.isatty():
+        raise ConfigError("refusing to write video to a terminal; redirect stdout or stream to a URL")
+    live = not args.quiet and sys.stderr.isatty()
+    status = (lambda line: sys.stderr.write("\r" + line + " ")) if live else None
+    with stop_on_signals() as stop:
+        stats = run_stream(cfg, stop=stop, on_status=status)
+    if live:
+        sys.stderr.write("\n")
+    log.info(
+        "stream ended (%s): %d frames in, %d out, %d degraded, %d dropped; added latency p95 %s ms",
+        stats.ended,
+        stats.frames_in,
+        stats.frames_out,
+        stats.controller.degraded,
+        stats.dropped,
+        stats.latency.percentiles()["p95_ms"],
+    )
+    if args.json_stats:
+        try:
+            with open(args.json_stats, "w", encoding="utf-8") as f:
+                json.dump(stats.to_dict(), f, indent=2)
+        except OSError as exc:
+            log.warning("cannot write stats to %s: %s", args.json_stats, exc.strerror or exc)
+    return 128 + stop.signum if stop.signum else 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

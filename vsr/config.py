@@ -18,6 +18,7 @@ __all__ = [
     "STDIO",
     "DecodeConfig",
     "EncodeConfig",
+    "FaceConfig",
     "ModelConfig",
     "PipelineConfig",
     "container_for",
@@ -145,3 +146,32 @@ class PipelineConfig:
             raise ConfigError(f"batch must be >= 1, got {self.batch}")
         if self.queue_frames < 1:
             raise ConfigError(f"queue_frames must be >= 1, got {self.queue_frames}")
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    """Face-region mode: ``face_model`` on tracked faces (None: the best model that fits), the
+    ``background_model`` on the rest; ``detector`` runs every ``detect_every`` frames; crops get
+    ``margin`` x the face size on each side.
+    """
+
+    face_model: str | None = None
+    background_model: str = "bicubic"
+    detector: str = "blazeface"
+    detect_every: int = 3
+    margin: float = 0.5
+
+    def __post_init__(self) -> None:
+        from .face import DETECTOR_NAMES
+
+        if self.face_model is not None:
+            get_spec(self.face_model)
+        get_spec(self.background_model)
+        if self.detector not in DETECTOR_NAMES:
+            raise ConfigError(
+                f"unknown face detector {self.detector!r}; choose one of: {', '.join(DETECTOR_NAMES)}"
+            )
+        if self.detect_every < 1:
+            raise ConfigError(f"face detection interval must be >= 1 frame, got {self.detect_every}")
+        if not 0 <= self.margin <= 2:
+            raise ConfigError(f"face margin must be in 0..2 (x the face size), got {self.margin}")

@@ -246,8 +246,30 @@ class FaceRegionUpscaler:
         self.close()
 
 
+def best_face_model(cuda: bool | None = None) -> str:
+    """The best catalogue model with shipped weights that fits face mode's budget on this machine.
+
+    On a CUDA GPU: the quality tier (``srresnet``), else ``compact``; on a CPU: ``compact`` (faces
+    are a small part of the frame), else ``fast``. ``cuda`` None asks torch, when it is installed.
+    """
+    from ..models.catalogue import get_spec
+
+    if cuda is None:
+        try:
+            import torch
+
+            cuda = bool(torch.cuda.is_available())
+        except ImportError:
+            cuda = False
+    order = ("srresnet", "compact", "fast") if cuda else ("compact", "fast")
+    for name in order:
+        if get_spec(name).has_weights:
+            return name
+    return "fast"
+
+
 def create_face_upscaler(
-    face_model: str = "fast",
+    face_model: str | None = None,
     background_model: str = "bicubic",
     *,
     backend: str = "auto",
@@ -258,14 +280,15 @@ def create_face_upscaler(
 ) -> FaceRegionUpscaler:
     """Face-region mode from names, as ``--face --face-model X --background-model Y`` mean it.
 
-    ``face_model`` / ``background_model``: catalogue names (the background one should be cheap:
+    ``face_model`` / ``background_model``: catalogue names (``face_model`` None: :func:`best_face_model`;
+    the background one should be cheap:
     ``bicubic`` or ``fast``); ``backend``: as for :func:`vsr.backends.create_backend`; ``detector``:
     one of :data:`DETECTOR_NAMES`. Raises :class:`ConfigError` / :class:`ModelError` like
     ``create_backend`` (e.g. a model without trained weights). The result owns both backends.
     """
     from ..backends import create_backend
 
-    face = create_backend(backend, face_model, threads=threads)
+    face = create_backend(backend, face_model or best_face_model(), threads=threads)
     try:
         bg = create_backend(backend, background_model, threads=threads)
         det = create_detector(detector)

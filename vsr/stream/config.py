@@ -1,0 +1,135 @@
+"""Configuration of a live stream (``vsr stream``): one frozen dataclass, validated when built.
+
+Only :mod:`vsr.cli` knows about argparse. Every check names the parameter, quotes the value and
+raises :class:`~vsr.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from ..backends import BACKEND_NAMES
+from ..errors import ConfigError
+from ..models.catalogue import CATALOGUE, get_spec
+
+__all__ = ["SinkKind", "StreamConfig", "sink_kind", "tier_chain"]
+
+SinkKind = Literal["pipe", "mpegts", "flv", "hls"]
+"""How the output is written: MPEG-TS on stdout, MPEG-TS to a URL, FLV (rtmp), HLS directory."""
+
+_TS_SCHEMES = ("tcp://", "udp://", "srt://", "rist://")
+_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+_TIER_ORDER = ("bicubic", "fast", "compact", "srresnet")
+
+
+def sink_kind(output: str, fmt: str | None = None) -> SinkKind:
+    """What ``output`` is: ``-`` stdout, a tcp/udp/srt URL, an rtmp URL, or an HLS directory.
+
+    ``fmt`` forces ``hls``, ``flv`` or ``mpegts``. A path that is not a URL is an HLS directory (it
+    may not exist yet; an existing non-directory is refused).
+    """
+    if fmt is not None:
+        kinds = {"mpegts": "mpegts", "flv": "flv", "hls": "hls"}
+        if fmt not in kinds:
+            raise ConfigError(f"stream --format must be mpegts, flv or hls, got {fmt!r}")
+        return "pipe" if output == "-" and fmt == "mpegts" else kinds[fmt]  # type: ignore[return-value]
+    if output == "-":
+        return "pipe"
+    low = output.lower()
+    if low.startswith(_TS_SCHEMES):
+        return "mpegts"
+    if low.startswith(("rtmp://", "rtmps://")):
+        return "flv"
+    if "://" in output:
+        raise ConfigError(
+            f"cannot stream to {output!r}: use -, tcp://, udp://, srt://, rtmp:// or a directory (HLS)"
+        )
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ConfigError(f"HLS output {output!r} exists and is not a directory")
+    return "hls"
+
+
+def tier_chain(model: str) -> tuple[str, ...]:
+    """The models the budget controller may use, best first, ending in ``bicubic``.
+
+    ``compact`` -> ``("compact", "fast", "bicubic")``. Quality models beyond ``srresnet`` (srgan)
+    fall back like ``srresnet``.
+    """
+    spec = get_spec(model)
+    rank = _TIER_ORDER.index(spec.arch) if spec.arch in _TIER_ORDER else len(_TIER_ORDER)
+    cheaper = [name for name in reversed(_TIER_ORDER[:rank]) if name != model]
+    chain = [model, *cheaper]
+    known = {s.name for s in CATALOGUE}
+    return tuple(n for n in chain if n in known)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """One live stream: where from, where to, which model, and the live rules.
+
+    ``input``: anything FFmpeg reads live (``-``, tcp/udp/srt/rtmp/rtsp/HLS URL). ``output``: ``-``,
+    a tcp/udp/srt URL (MPEG-TS), an rtmp URL (FLV) or a directory (HLS). ``latency_budget_ms``: the
+    most latency vsr may add per frame (input arrival -> output write) before it degrades.
+    ``reconnect``: reopen the input with exponential backoff (``backoff_s`` doubling up to
+    ``backoff_max_s``) for at most ``reconnect_for_s`` after it stalls (no data for
+    ``stall_timeout_s``) or ends. ``preset`` / ``crf`` / ``gop_s`` drive libx264 (zero-latency
+    tuning, no B-frames). ``hls_time`` / ``hls_list_size``: segment seconds and playlist length.
+    """
+
+    input: str
+    output: str
+    model: str = "fast"
+    backend: str = "auto"
+    format: str | None = None
+    input_format: str | None = None
+    latency_budget_ms: float = 150.0
+    reconnect: bool = False
+    reconnect_for_s: float = 60.0
+    backoff_s: float = 0.5
+    backoff_max_s: float = 8.0
+    stall_timeout_s: float = 5.0
+    open_timeout_s: float = 10.0
+    preset: str = "veryfast"
+    crf: int = 23
+    gop_s: float = 1.0
+    hls_time: float = 1.0
+    hls_list_size: int = 6
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.input:
+            raise ConfigError("stream input is empty (use - for stdin or a URL)")
+        if not self.output:
+            raise ConfigError("stream output is empty (use - for stdout, a URL or a directory)")
+        get_spec(self.model)
+        if self.backend not in BACKEND_NAMES:
+            raise ConfigError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKEND_NAMES)}")
+        self._check_numbers()
+        if self.preset not in _PRESETS:
+            raise ConfigError(f"stream preset must be one of {', '.join(_PRESETS)}, got {self.preset!r}")
+        sink_kind(self.output, self.format)
+
+    def _check_numbers(self) -> None:
+        if not 1.0 <= self.latency_budget_ms <= 60_000.0:
+            raise ConfigError(f"latency budget must be 1..60000 ms, got {self.latency_budget_ms}")
+        for name in ("reconnect_for_s", "backoff_s", "backoff_max_s", "stall_timeout_s", "open_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.crf <= 51:
+            raise ConfigError(f"crf must be in 0..51, got {self.crf}")
+        if self.gop_s <= 0 or self.hls_time <= 0 or self.hls_list_size < 0:
+            raise ConfigError("gop_s and hls_time must be > 0 and hls_list_size >= 0")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {self.threads}")
+
+    @property
+    def sink(self) -> SinkKind:
+        """How the output is written (see :func:`sink_kind`)."""
+        return sink_kind(self.output, self.format)
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        """The models the budget controller may use, best first (see :func:`tier_chain`)."""
+        return tier_chain(self.model)
