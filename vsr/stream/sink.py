@@ -102,7 +102,8 @@ class LiveSink:
             ) from exc
         try:
             self.stream = self._add_video(self._container)
-            self.remuxer = Remuxer(self._container, fmt, self.audio)
+            # HLS segments are MPEG-TS; probing the hls muxer itself would write files in the cwd
+            self.remuxer = Remuxer(self._container, "mpegts" if fmt == "hls" else fmt, self.audio)
             self._container.start_encoding()
         except BaseException:
             self._drop()
