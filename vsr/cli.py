@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_engine(sub)
     _add_stream(sub)
+    _add_webcam(sub)
+    _add_webrtc(sub)
     return parser
 
 
@@ -180,6 +182,72 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
     s.add_argument("-q", "--quiet", action="store_true", help="no status line, warnings and errors only")
     s.set_defaults(func=_cmd_stream)
+
+
+def _add_webcam(sub: argparse._SubParsersAction) -> None:
+    w = sub.add_parser(
+        "webcam",
+        help="enhance a webcam live",
+        description="Upscale a camera (or a file/URL played in real time) 4x live, within a latency "
+        "budget, to a preview window, a virtual camera, a file or a stream.",
+    )
+    src = w.add_mutually_exclusive_group()
+    src.add_argument(
+        "--device", default=None, help="camera: /dev/video0, 0 (macOS), video=NAME, cv:N (OpenCV)"
+    )
+    src.add_argument("--input", default=None, metavar="FILE_OR_URL", help="play a file or URL instead")
+    w.add_argument("--size", default=None, metavar="WxH", help="capture size (files are resized to it)")
+    w.add_argument("--fps", type=float, default=None, help="capture frame rate (files are sampled to it)")
+    w.add_argument(
+        "-o",
+        "--output",
+        action="append",
+        default=[],
+        metavar="OUT",
+        help="a video file, a `vsr stream` output (-, URL, HLS dir) or vcam (virtual camera); repeatable",
+    )
+    w.add_argument("--preview", action="store_true", help="show a window (needs a display and GUI OpenCV)")
+    w.add_argument("--side-by-side", action="store_true", help="bicubic left, enhanced right")
+    w.add_argument("--model", default="fast", help="best model tier (see `vsr models`; default: fast)")
+    w.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
+    w.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
+    w.add_argument(
+        "--latency-budget",
+        type=float,
+        default=150.0,
+        metavar="MS",
+        help="added latency allowed (default: 150)",
+    )
+    w.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    w.add_argument("--overwrite", action="store_true", help="replace output files that exist")
+    w.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
+    w.add_argument("-q", "--quiet", action="store_true", help="no status line, warnings and errors only")
+    _add_face_flags(w)
+    w.set_defaults(func=_cmd_webcam)
+
+
+def _add_webrtc(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser(
+        "webrtc",
+        help="serve the WebRTC page: your browser camera, enhanced",
+        description="A WebRTC server (aiortc): the page sends the browser's camera, gets it back "
+        "enhanced and shows both side by side with live fps and latency.",
+    )
+    r.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    r.add_argument("--allow-remote", action="store_true", help="needed to bind anything but loopback")
+    r.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
+    r.add_argument("--model", default="fast", help="best model tier (see `vsr models`; default: fast)")
+    r.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
+    r.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
+    r.add_argument(
+        "--latency-budget",
+        type=float,
+        default=150.0,
+        metavar="MS",
+        help="added latency allowed (default: 150)",
+    )
+    _add_face_flags(r)
+    r.set_defaults(func=_cmd_webrtc)
 
 
 def _configs(args: argparse.Namespace) -> tuple[DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig]:
@@ -310,6 +378,78 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         except OSError as exc:
             log.warning("cannot write stats to %s: %s", args.json_stats, exc.strerror or exc)
     return 128 + stop.signum if stop.signum else 0
+
+
+def _face_config(args: argparse.Namespace) -> FaceConfig | None:
+    if not args.face:
+        return None
+    return FaceConfig(
+        args.face_model, args.background_model, args.face_detector, args.face_every, args.face_margin
+    )
+
+
+def _cmd_webcam(args: argparse.Namespace) -> int:
+    from .webcam import WebcamConfig, parse_size, run_webcam
+
+    cfg = WebcamConfig(
+        device=args.device,
+        input=args.input,
+        size=parse_size(args.size) if args.size else None,
+        fps=args.fps,
+        model=args.model,
+        backend=args.backend,
+        threads=args.threads,
+        face=_face_config(args),
+        outputs=tuple(args.output),
+        preview=args.preview,
+        side_by_side=args.side_by_side,
+        latency_budget_ms=args.latency_budget,
+        duration_s=args.duration,
+        overwrite=args.overwrite,
+    )
+    live = not args.quiet and sys.stderr.isatty()
+    status = (lambda line: sys.stderr.write("\r" + line + " ")) if live else None
+    with stop_on_signals() as stop:
+        stats = run_webcam(cfg, stop=stop, on_status=status)
+    if live:
+        sys.stderr.write("\n")
+    log.info(
+        "webcam ended (%s): %d frames in, %d out, %d degraded, %d dropped; added latency p95 %s ms",
+        stats.ended,
+        stats.frames_in,
+        stats.frames_out,
+        stats.controller.degraded,
+        stats.dropped,
+        stats.latency.percentiles()["p95_ms"],
+    )
+    if args.json_stats:
+        _write_json(stats.to_dict(), args.json_stats)
+    return 128 + stop.signum if stop.signum else 0
+
+
+def _cmd_webrtc(args: argparse.Namespace) -> int:
+    from .webrtc import WebrtcConfig, serve
+
+    cfg = WebrtcConfig(
+        host=args.host,
+        port=args.port,
+        allow_remote=args.allow_remote,
+        model=args.model,
+        backend=args.backend,
+        threads=args.threads,
+        face=_face_config(args),
+        latency_budget_ms=args.latency_budget,
+    )
+    serve(cfg, on_ready=lambda url: log.info("open %s in a browser (Ctrl-C stops)", url))
+    return 0
+
+
+def _write_json(data: dict, path: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+    except OSError as exc:
+        log.warning("cannot write stats to %s: %s", path, exc.strerror or exc)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
