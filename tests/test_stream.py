@@ -7,6 +7,7 @@ with AAC audio (tests/stream_peers.py), so the file stays well under a minute on
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -361,3 +362,63 @@ def test_overloaded_model_degrades_instead_of_lagging(tmp_path: Path) -> None:
     assert stats["added_latency"]["p95_ms"] <= 120.0 + 30.0  # within the budget, no growing backlog
     with av.open(str(hls / "index.m3u8")) as c:
         assert sum(1 for _ in c.decode(video=0)) == stats["frames_out"]
+
+
+def test_cli_receiver_not_listening_is_one_line() -> None:
+    sender_args = sender("-", 1.0)
+    with spawn(sender_args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as send:
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vsr",
+                "stream",
+                "-",
+                f"tcp://127.0.0.1:{free_port()}",
+                "--model",
+                "bicubic",
+            ],
+            stdin=send.stdout,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert r.returncode == 4, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("vsr: error: cannot open tcp://127.0.0.1:")
+    assert "Traceback" not in r.stderr
+
+
+_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+_NGINX_CONF = """load_module {module};
+daemon off; master_process off; worker_processes 1;
+pid {dir}/nginx.pid; error_log {dir}/error.log info;
+events {{ worker_connections 64; }}
+rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; record off; }} }} }}
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("nginx") is None or not _RTMP_MODULE.is_file(),
+    reason="needs Debian's nginx and libnginx-mod-rtmp (apt-get install nginx libnginx-mod-rtmp)",
+)
+def test_rtmp_through_nginx(tmp_path: Path) -> None:
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(_NGINX_CONF.format(module=_RTMP_MODULE, dir=tmp_path, port=port))
+    url = f"rtmp://127.0.0.1:{port}/live/test"
+    stats_file, got_file = tmp_path / "stats.json", tmp_path / "got.json"
+    nginx = ["nginx", "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log")]
+    with spawn(nginx, stderr=subprocess.DEVNULL):
+        time.sleep(0.5)
+        with (
+            spawn(sender("-", 3.0), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as send,
+            spawn(vsr_stream("-", url, stats_file), stdin=send.stdout) as vsr,
+        ):
+            send.stdout.close()  # type: ignore[union-attr]
+            time.sleep(1.0)  # publishing
+            with spawn(receiver(url, got_file, read_timeout=3.0)) as recv:
+                assert wait(vsr) == 0
+                assert wait(recv) == 0
+    got = json.loads(got_file.read_text())
+    assert got["size"] == [384, 256] and got["monotonic"] and got["audio_packets"] > 0
+    assert 0 < got["frames"] <= json.loads(stats_file.read_text())["frames_out"]

@@ -10,7 +10,9 @@ Tiers are ordered best first and end in bicubic (the floor). Degrading is immedi
 the controller's ``level`` (the best tier it currently allows) moves down at once, and moves back up
 one step only after ``upgrade_after`` consecutive frames in which the better tier would have fitted
 with ``margin`` of the budget to spare *and* is fast enough to keep up with the input's frame rate.
-So quality does not flicker frame to frame. When even the floor cannot make the budget and other
+So quality does not flicker frame to frame. While degraded, the better tier is re-timed on one
+frame every ``probe_every`` (when it fits), so an estimate taken under a load spike does not keep
+the stream degraded after the spike. When even the floor cannot make the budget and other
 frames are waiting, the oldest frame (this one) is dropped: the only way to catch up.
 Pure logic, no clocks of its own: unit-testable with made-up times.
 """
@@ -53,7 +55,8 @@ class BudgetController:
     tiers: Sequence[str]
     budget_s: float
     margin: float = 0.3
-    upgrade_after: int = 30
+    upgrade_after: int = 10
+    probe_every: int = 45
     infer: list[Ewma] = field(default_factory=list)
     encode: Ewma = field(default_factory=Ewma)
     interval: Ewma = field(default_factory=lambda: Ewma(alpha=0.05))
@@ -61,6 +64,7 @@ class BudgetController:
     used: list[int] = field(default_factory=list)
     dropped: int = 0
     _good_run: int = 0
+    _since_probe: int = 0
     _last_arrival: float | None = None
 
     def __post_init__(self) -> None:
@@ -95,6 +99,10 @@ class BudgetController:
     def choose(self, age_s: float, queued: int) -> int:
         """The tier for a frame ``age_s`` seconds old with ``queued`` frames behind it, or DROP."""
         self._maybe_upgrade(age_s)
+        probe = self._probe(age_s, queued)
+        if probe is not None:
+            self.used[probe] += 1
+            return probe
         floor = len(self.tiers) - 1
         for tier in range(self.level, len(self.tiers)):
             if self.predicted(tier, age_s) <= self.budget_s:
@@ -109,13 +117,25 @@ class BudgetController:
         self.used[floor] += 1
         return floor
 
+    def _probe(self, age_s: float, queued: int) -> int | None:
+        """While degraded, every ``probe_every`` frames run the better tier on one frame that it
+        fits (nothing waiting behind it), so its estimate follows the machine's load."""
+        if self.level == 0:
+            return None
+        self._since_probe += 1
+        better = self.level - 1
+        if self._since_probe < self.probe_every or queued or self.predicted(better, age_s) > self.budget_s:
+            return None
+        self._since_probe = 0
+        return better
+
     def _maybe_upgrade(self, age_s: float) -> None:
         """Raise ``level`` by one after a long enough run of frames the better tier would have fit."""
         if self.level == 0:
             return
         better = self.level - 1
         cost = self.infer[better].get()
-        sustainable = self.interval.value is None or cost + 0.0 <= 0.9 * self.interval.value
+        sustainable = self.interval.value is None or cost <= self.interval.value
         fits = self.predicted(better, age_s) <= (1.0 - self.margin) * self.budget_s
         self._good_run = self._good_run + 1 if fits and sustainable else 0
         if self._good_run >= self.upgrade_after:

@@ -105,18 +105,18 @@ class _LiveRun:
         self.q_in = FrameQueue(max_frames=4)
         self.q_out: queue.Queue = queue.Queue(maxsize=4)
         self.abort = threading.Event()
+        self.live = threading.Event()  # set once the models are warm: frames before it are skipped
         self.errors: list[BaseException] = []
 
     def run(self) -> LiveStats:
         with LiveSource(self.cfg, self.stop) as source:
             info = source.info()
             self.size, self.time_base = (info.width, info.height), info.time_base
-            self._warm_up(info.height, info.width)
             scale = self.backends[0].info.scale
             with LiveSink(
                 self.cfg, info.width * scale, info.height * scale, info.time_base, info.rate, source.audio
             ) as sink:
-                self._run_threads(source, sink)
+                self._run_threads(source, sink, info.height, info.width)
         return self._finish(source)
 
     def _warm_up(self, height: int, width: int) -> None:
@@ -130,14 +130,18 @@ class _LiveRun:
                 backend.infer(probe)
                 self.controller.observe_infer(i, time.perf_counter() - t0)
 
-    def _run_threads(self, source: LiveSource, sink: LiveSink) -> None:
-        self.stats.started = time.perf_counter()
+    def _run_threads(self, source: LiveSource, sink: LiveSink, height: int, width: int) -> None:
+        """Start the reader (it skips what arrives while the models warm up), warm up, go live."""
         bodies = (lambda: self._read(source), self._infer, lambda: self._encode(sink))
         threads = [
             threading.Thread(target=self._guard, args=(body,), name=f"vsr-live-{name}", daemon=True)
             for body, name in zip(bodies, ("read", "infer", "encode"), strict=True)
         ]
-        for t in threads:
+        threads[0].start()
+        self._warm_up(height, width)
+        self.stats.started = time.perf_counter()
+        self.live.set()
+        for t in threads[1:]:
             t.start()
         self._watch(threads)
 
@@ -182,7 +186,7 @@ class _LiveRun:
         self.stats.seconds = time.perf_counter() - self.stats.started
         self.stats.queue_dropped = self.q_in.dropped
         self.stats.reconnects = source.reconnects
-        self.stats.skipped_at_join = source.skipped_at_join
+        self.stats.skipped_at_join += source.skipped_at_join
         self.stats.ended = self.stats.ended or source.ended or "stopped"
         self.stats.extra["tiers"] = [b.name for b in self.backends]
         if self.errors:
@@ -194,6 +198,9 @@ class _LiveRun:
         for arrival, item in source.items():
             if self.abort.is_set():
                 return
+            if not self.live.is_set():  # still warming up: join the stream once ready
+                self.stats.skipped_at_join += isinstance(item, av.VideoFrame)
+                continue
             if isinstance(item, av.VideoFrame):
                 self.q_in.put(self._to_live(arrival, item))
                 self.stats.frames_in += 1

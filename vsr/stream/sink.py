@@ -104,7 +104,12 @@ class LiveSink:
             self.stream = self._add_video(self._container)
             # HLS segments are MPEG-TS; probing the hls muxer itself would write files in the cwd
             self.remuxer = Remuxer(self._container, "mpegts" if fmt == "hls" else fmt, self.audio)
-            self._container.start_encoding()
+            self._container.start_encoding()  # connects (tcp, rtmp) and writes the header
+        except (av.error.FFmpegError, OSError) as exc:
+            self._drop()
+            raise OutputError(
+                f"cannot open {self.cfg.output}: {getattr(exc, 'strerror', None) or exc}"
+            ) from exc
         except BaseException:
             self._drop()
             raise
