@@ -173,14 +173,14 @@ def test_tiny_budget_degrades_instead_of_lagging(tmp_path: Path) -> None:
     cfg = WebcamConfig(
         input=str(SAMPLE), outputs=(str(tmp_path / "o.mp4"),), duration_s=1.0, latency_budget_ms=1.0
     )
-    slow = _SlowBackend(0.05)
+    slow = SlowBackend(0.05)
     stats = run_webcam(cfg, [("slow", slow), ("bicubic", create_backend("auto", "bicubic"))])
     d = stats.to_dict()
     assert d["frames_degraded"] >= d["frames_out"] - 2 and d["frames_out"] > 10
     assert d["added_latency"]["p95_ms"] < 200
 
 
-class _SlowBackend:
+class SlowBackend:
     """A backend that takes ``seconds`` per frame (nearest-neighbour 4x)."""
 
     name = "slow"

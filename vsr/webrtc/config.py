@@ -1,0 +1,62 @@
+"""Configuration of ``vsr webrtc``: one frozen dataclass, validated when built (no aiortc needed).
+
+The server binds the loopback address unless told otherwise *twice*: another ``host`` plus
+``allow_remote``, so a camera stream is never exposed to a network by a typo.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from ..backends import BACKEND_NAMES
+from ..config import FaceConfig
+from ..errors import ConfigError
+from ..models.catalogue import get_spec
+
+__all__ = ["WebrtcConfig", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class WebrtcConfig:
+    """The WebRTC server: where it listens and how it enhances each incoming video track.
+
+    ``host`` / ``port``: the HTTP address (port 0 picks a free one); anything but loopback needs
+    ``allow_remote``. ``model`` / ``backend`` / ``threads`` / ``face``: the upscaler, as in
+    ``vsr webcam``; ``latency_budget_ms``: added latency allowed before frames degrade to bicubic.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    allow_remote: bool = False
+    model: str = "fast"
+    backend: str = "auto"
+    threads: int | None = None
+    face: FaceConfig | None = None
+    latency_budget_ms: float = 150.0
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ConfigError("webrtc host is empty")
+        if not is_loopback(self.host) and not self.allow_remote:
+            raise ConfigError(
+                f"refusing to bind {self.host!r}: it is not loopback; add --allow-remote to serve "
+                "camera video to other machines"
+            )
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be in 0..65535, got {self.port}")
+        get_spec(self.model)
+        if self.backend not in BACKEND_NAMES:
+            raise ConfigError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKEND_NAMES)}")
+        if not 1.0 <= self.latency_budget_ms <= 60_000.0:
+            raise ConfigError(f"latency budget must be 1..60000 ms, got {self.latency_budget_ms}")
