@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import cv2
@@ -57,7 +58,7 @@ class FileOutput:
             self._container = av.open(self.path, "w", format=container_for(self.path, None))
         except (av.error.FFmpegError, OSError) as exc:
             raise OutputError(f"cannot write {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
-        webm = self._container.format.name.startswith(("webm", "matroska")) and self.path.endswith(".webm")
+        webm = Path(self.path).suffix.lower() == ".webm"
         stream = self._container.add_stream("libvpx-vp9" if webm else "libx264", rate=round(self.fps))
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
         stream.time_base = stream.codec_context.time_base = _MS

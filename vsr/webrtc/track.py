@@ -20,7 +20,6 @@ event loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -166,6 +165,5 @@ class EnhanceTrack(MediaStreamTrack):
             self._pump_task.cancel()
         if self._own_executor:
             self._executor.shutdown(wait=False)
-        with contextlib.suppress(Exception):
-            self.stats.seconds = time.perf_counter() - self.stats.started
+        self.stats.seconds = time.perf_counter() - self.stats.started
         super().stop()
