@@ -206,7 +206,7 @@ class _LiveRun:
                 self.stats.frames_in += 1
                 self.stats.rate_in.tick(arrival)
                 self.controller.observe_arrival(arrival)
-                self.stats.stages["decode"].add(time.perf_counter() - arrival)
+                self.stats.stages["decode"].add(time.perf_counter() - arrival)  # decode + RGB
             else:
                 self.q_in.put(item)
 

@@ -27,7 +27,8 @@ __all__ = ["Arrival", "LiveSource", "low_delay_options"]
 log = logging.getLogger(__name__)
 
 Arrival = tuple[float, "av.VideoFrame | av.Packet"]
-"""(arrival time in perf_counter seconds, a decoded video frame or an audio packet)."""
+"""(arrival: perf_counter seconds when its packet came off the demuxer, before decoding; a decoded
+video frame or an audio packet)."""
 
 _STALL_ERRORS = (av.error.FFmpegError, OSError, EOFError)
 
@@ -148,13 +149,17 @@ class LiveSource:
             except _STALL_ERRORS as exc:
                 self.ended = f"the input stalled or disconnected ({exc})"
                 return
+            arrival = time.perf_counter()
             if packet.stream is video:
-                yield from self._decode(video, packet)
+                yield from self._decode(video, packet, arrival)
             elif packet.dts is not None and not self._need_offset:
                 self._shift_packet(packet)
-                yield time.perf_counter(), packet
+                yield arrival, packet
 
-    def _decode(self, video: av.video.stream.VideoStream, packet: av.Packet) -> Iterator[Arrival]:
+    def _decode(
+        self, video: av.video.stream.VideoStream, packet: av.Packet, arrival: float
+    ) -> Iterator[Arrival]:
+        """The frames ``packet`` completes, stamped with the packet's ``arrival`` (before decoding)."""
         try:
             frames = video.decode(packet if packet.size else None)
         except av.error.EOFError:
@@ -168,7 +173,7 @@ class LiveSource:
             if self._first_frame:
                 self._count_join_skip(video, frame)
             self._shift_frame(frame)
-            yield time.perf_counter(), frame
+            yield arrival, frame
 
     def _count_join_skip(self, video: av.video.stream.VideoStream, frame: av.VideoFrame) -> None:
         """Count the frames before this connection's first one (read while probing, not kept)."""
