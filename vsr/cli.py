@@ -1,7 +1,9 @@
 """The ``vsr`` command: argparse -> config objects -> library calls. No logic of its own.
 
 Sub-commands: ``upscale`` (a video, a file or a pipe), ``models`` (the catalogue), ``eval``
-(Y-PSNR/SSIM on an image set), ``bench`` (frames/s), ``engine build|list`` (TensorRT engines). Every failure is one line ``vsr: error: ...`` on stderr and a
+(Y-PSNR/SSIM on an image set), ``bench`` (frames/s), ``engine build|list`` (TensorRT engines),
+``stream`` (a live stream in, an HD stream out), ``webcam`` (a camera or a clip played live) and
+``webrtc`` (the browser plugin's server). Every failure is one line ``vsr: error: ...`` on stderr and a
 non-zero exit (the :class:`~vsr.errors.VsrError` subclass's ``exit_code``; 130/143 after
 SIGINT/SIGTERM). Logs and the progress bar go to stderr, so stdout can carry video (``-o -``).
 """
@@ -536,6 +538,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``vsr`` command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose, getattr(args, "quiet", False))
+    try:
+        return _dispatch(args)
+    finally:  # an in-process caller (tests, embedding) keeps no handler on a stream it may close
+        logging.getLogger("vsr").handlers[:] = []
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except VsrError as exc:

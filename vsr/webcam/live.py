@@ -105,6 +105,7 @@ class _WebcamRun:
         self.stats = LiveStats(self.controller)
         self.queue = FrameQueue(max_frames=2)
         self.errors: list[BaseException] = []
+        self._left_at_stop = 0
 
     def run(self) -> LiveStats:
         with open_source(self.cfg) as source, contextlib.ExitStack() as stack:
@@ -130,7 +131,15 @@ class _WebcamRun:
                 self.stop.set()
                 self.queue.close()
                 reader.join(timeout=2.0)
+                self._left_at_stop = self._discard_waiting()
         return self._finish()
+
+    def _discard_waiting(self) -> int:
+        """Frames still queued when the run stopped: never delivered, so counted as dropped."""
+        left = 0
+        while (item := self.queue.get(timeout=0)) not in (CLOSED, None):
+            left += isinstance(item, LiveFrame)
+        return left
 
     def _warm_up(self, height: int, width: int) -> None:
         """Prepare every tier and seed its inference-time estimate (as ``vsr stream`` does)."""
@@ -210,7 +219,7 @@ class _WebcamRun:
 
     def _finish(self) -> LiveStats:
         self.stats.seconds = time.perf_counter() - self.stats.started
-        self.stats.queue_dropped = self.queue.dropped
+        self.stats.queue_dropped = self.queue.dropped + self._left_at_stop
         self.stats.extra["tiers"] = [getattr(b, "name", "?") for b in self.backends]
         face_stats = getattr(self.backends[0], "stats", None)
         if face_stats is not None and hasattr(face_stats, "summary"):
