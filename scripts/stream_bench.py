@@ -75,7 +75,7 @@ def line(model: str, s: dict) -> str:
         f"{model:<8} in {s['frames_in']:5d} out {s['frames_out']:5d}  full quality "
         f"{100 * (s['full_quality_ratio'] or 0):5.1f}%  degraded {s['frames_degraded']:4d}  "
         f"dropped {s['frames_dropped']:3d}  added latency p50/p95/p99 {lat['p50_ms']}/{lat['p95_ms']}/"
-        f"{lat['p99_ms']} ms  p95 infer {st['infer']['p95_ms']} encode {st['encode']['p95_ms']} ms  "
+        f"{lat['p99_ms']} ms (p50 first/last 300 frames {lat['first_p50_ms']}/{lat['last_p50_ms']})  p95 infer {st['infer']['p95_ms']} encode {st['encode']['p95_ms']} ms  "
         f"tiers {s['controller']['frames_per_tier']}  random weights: {s['random_weights'] or 'none'}"
     )
 
@@ -86,7 +86,7 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--budget", type=float, default=150.0, help="latency budget, ms")
-    p.add_argument("--preset", default="veryfast")
+    p.add_argument("--preset", default="ultrafast")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None)
     args = p.parse_args()

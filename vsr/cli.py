@@ -178,7 +178,7 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
         "--reconnect-for", type=float, default=60.0, metavar="S", help="give up after S s (default: 60)"
     )
     s.add_argument("--stall-timeout", type=float, default=5.0, metavar="S", help="no data for S s = stalled")
-    s.add_argument("--preset", default="veryfast", help="x264 preset (default: veryfast)")
+    s.add_argument("--preset", default="ultrafast", help="x264 preset (default: ultrafast)")
     s.add_argument("--crf", type=int, default=23, help="x264 quality (default: 23)")
     s.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
     s.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")

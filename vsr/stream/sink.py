@@ -97,9 +97,7 @@ class LiveSink:
         try:
             self._container = av.open(url, "w", format=fmt, options=options)
         except (av.error.FFmpegError, OSError) as exc:
-            raise OutputError(
-                f"cannot open {self.cfg.output}: {getattr(exc, 'strerror', None) or exc}"
-            ) from exc
+            raise self._open_error(exc) from exc
         try:
             self.stream = self._add_video(self._container)
             # HLS segments are MPEG-TS; probing the hls muxer itself would write files in the cwd
@@ -107,13 +105,17 @@ class LiveSink:
             self._container.start_encoding()  # connects (tcp, rtmp) and writes the header
         except (av.error.FFmpegError, OSError) as exc:
             self._drop()
-            raise OutputError(
-                f"cannot open {self.cfg.output}: {getattr(exc, 'strerror', None) or exc}"
-            ) from exc
+            raise self._open_error(exc) from exc
         except BaseException:
             self._drop()
             raise
         return self
+
+    def _open_error(self, exc: BaseException) -> OutputError:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        if isinstance(exc, av.error.ProtocolNotFoundError):
+            reason += " (the FFmpeg inside PyAV was built without it; srt:// and rist:// are missing)"
+        return OutputError(f"cannot open {self.cfg.output}: {reason}")
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.close(flush=exc_type is None)

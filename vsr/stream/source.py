@@ -99,6 +99,8 @@ class LiveSource:
             )
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
+            if isinstance(exc, av.error.ProtocolNotFoundError):
+                reason += " (the FFmpeg inside PyAV was built without it; srt:// and rist:// are missing)"
             raise InputError(f"cannot open live input {self.cfg.input}: {reason}") from exc
         if not container.streams.video:
             container.close()

@@ -42,6 +42,17 @@ class Samples:
             "p99_ms": round(p99, 2),
         }
 
+    def trend(self, n: int = 300) -> dict[str, float | None]:
+        """Median of the first and of the last ``n`` samples kept (ms): a growing backlog shows as
+        ``last`` well above ``first``."""
+        ms = list(self._ms)
+        if not ms:
+            return {"first_p50_ms": None, "last_p50_ms": None}
+        return {
+            "first_p50_ms": round(float(np.median(ms[:n])), 2),
+            "last_p50_ms": round(float(np.median(ms[-n:])), 2),
+        }
+
     def recent(self, n: int = 60) -> float | None:
         """Median of the last ``n`` samples (ms), for the status line."""
         if not self._ms:
@@ -128,7 +139,7 @@ class LiveStats:
             "audio_packets": self.audio_packets,
             "seconds": round(self.seconds, 3),
             "ended": self.ended,
-            "added_latency": self.latency.percentiles(),
+            "added_latency": self.latency.percentiles() | self.latency.trend(),
             "stages": {name: s.percentiles() for name, s in self.stages.items()},
             "controller": c.summary(),
             **self.extra,
