@@ -9,6 +9,7 @@ what it saw as JSON: video size, frames, whether pts increased, audio packets.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -70,26 +71,24 @@ def send(url: str, seconds: float, fps: int, width: int, height: int, audio: boo
 def recv(url: str, open_s: float, read_s: float) -> dict[str, object]:
     """Read ``url`` until it ends or stalls for ``read_s``; what the stream held."""
     src = "pipe:0" if url == "-" else url
-    result: dict[str, object] = {"frames": 0, "audio_packets": 0, "monotonic": True, "size": None}
-    last = None
     pts: list[int] = []
-    result["pts"] = pts
+    result: dict[str, object] = {"frames": 0, "audio_packets": 0, "monotonic": True, "size": None, "pts": pts}
+    audio = 0
     with av.open(src, format="mpegts" if url == "-" else None, timeout=(open_s, read_s)) as c:
-        streams = [c.streams.video[0], *c.streams.audio]
+        video = c.streams.video[0]
         try:
-            for packet in c.demux(*streams):
+            for packet in c.demux(video, *c.streams.audio):
                 if packet.stream.type == "audio":
-                    result["audio_packets"] = int(result["audio_packets"]) + (packet.size > 0)
+                    audio += packet.size > 0
                     continue
                 for frame in packet.decode():
                     result["size"] = [frame.width, frame.height]
-                    result["frames"] = int(result["frames"]) + 1
-                    if last is not None and frame.pts <= last:
-                        result["monotonic"] = False
-                    last = frame.pts
                     pts.append(frame.pts)
         except (av.error.FFmpegError, OSError) as exc:
             result["ended"] = str(exc)
+            pts.extend(f.pts for f in video.decode(None))  # a stall ends the demux without a flush
+    result["frames"], result["audio_packets"] = len(pts), audio
+    result["monotonic"] = all(a < b for a, b in itertools.pairwise(pts))
     return result
 
 

@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 
 import av
@@ -27,13 +27,13 @@ import numpy as np
 
 from ..backends import create_backend
 from ..backends.base import Backend
-from ..errors import ModelError
+from ..errors import InputError, ModelError
 from ..models.catalogue import get_spec
 from .budget import DROP, BudgetController
 from .config import StreamConfig
 from .queues import CLOSED, FrameQueue, LiveFrame
 from .sink import LiveSink, ReceiverGone
-from .source import LiveSource
+from .source import Arrival, LiveSource
 from .stats import LiveStats
 
 __all__ = ["build_tiers", "run_stream"]
@@ -110,14 +110,25 @@ class _LiveRun:
 
     def run(self) -> LiveStats:
         with LiveSource(self.cfg, self.stop) as source:
-            info = source.info()
-            self.size, self.time_base = (info.width, info.height), info.time_base
+            items = source.items()
+            first = self._first_frame(items, source)
+            self.size, self.time_base = (first.width, first.height), first.time_base
             scale = self.backends[0].info.scale
-            with LiveSink(
-                self.cfg, info.width * scale, info.height * scale, info.time_base, info.rate, source.audio
-            ) as sink:
-                self._run_threads(source, sink, info.height, info.width)
+            w, h = first.width * scale, first.height * scale
+            with LiveSink(self.cfg, w, h, first.time_base, source.info().rate, source.audio) as sink:
+                self._run_threads(items, sink, first.height, first.width)
         return self._finish(source)
+
+    def _first_frame(self, items: Iterator[Arrival], source: LiveSource) -> av.VideoFrame:
+        """The first decoded frame (its size is the stream's: a short probe may not know it).
+
+        It and the audio before it are skipped (counted at join). Raises InputError when the
+        input ends or stalls before any frame."""
+        for _, item in items:
+            if isinstance(item, av.VideoFrame):
+                self.stats.skipped_at_join += 1
+                return item
+        raise InputError(f"no video frame arrived from {self.cfg.input} ({source.ended or 'stopped'})")
 
     def _warm_up(self, height: int, width: int) -> None:
         """Prepare every tier and seed its inference-time estimate with a few timed frames."""
@@ -130,9 +141,9 @@ class _LiveRun:
                 backend.infer(probe)
                 self.controller.observe_infer(i, time.perf_counter() - t0)
 
-    def _run_threads(self, source: LiveSource, sink: LiveSink, height: int, width: int) -> None:
+    def _run_threads(self, items: Iterator[Arrival], sink: LiveSink, height: int, width: int) -> None:
         """Start the reader (it skips what arrives while the models warm up), warm up, go live."""
-        bodies = (lambda: self._read(source), self._infer, lambda: self._encode(sink))
+        bodies = (lambda: self._read(items), self._infer, lambda: self._encode(sink))
         threads = [
             threading.Thread(target=self._guard, args=(body,), name=f"vsr-live-{name}", daemon=True)
             for body, name in zip(bodies, ("read", "infer", "encode"), strict=True)
@@ -193,9 +204,9 @@ class _LiveRun:
             raise self.errors[0]
         return self.stats
 
-    def _read(self, source: LiveSource) -> None:
+    def _read(self, items: Iterator[Arrival]) -> None:
         """Frames (as LiveFrames, RGB, pts in the sink's time base) and audio packets onto q_in."""
-        for arrival, item in source.items():
+        for arrival, item in items:
             if self.abort.is_set():
                 return
             if not self.live.is_set():  # still warming up: join the stream once ready
