@@ -31,12 +31,16 @@ class RoutePlan:
     reason: str = ""
 
 
+_SEGMENT_FORMATS = {"hls": "mpegts", "segment": "mpegts", "dash": "mp4"}
+
+
 def container_refuses(fmt: str, add: Callable[[av.container.OutputContainer], object]) -> str | None:
     """Why a fresh ``fmt`` container refuses the stream(s) ``add`` creates, or None when it takes them.
 
     Writes the header into memory, so the encoder opens too (an encoder that cannot run here fails).
+    Segmenting muxers write files of their own, so they are probed through their segment format.
     """
-    container = av.open(io.BytesIO(), "w", format=fmt)
+    container = av.open(io.BytesIO(), "w", format=_SEGMENT_FORMATS.get(fmt, fmt))
     try:
         add(container)
         container.start_encoding()
@@ -59,7 +63,7 @@ def plan_route(fmt: str, stream: av.stream.Stream) -> RoutePlan:
         return RoutePlan("copy")
     if stream.type != "audio":
         return RoutePlan("drop", reason=f"{fmt} cannot hold {_stream_name(stream)}; dropped it ({reason})")
-    probe = av.open(io.BytesIO(), "w", format=fmt)
+    probe = av.open(io.BytesIO(), "w", format=_SEGMENT_FORMATS.get(fmt, fmt))
     target = probe.default_audio_codec
     probe.close()
     if target in (None, "none") or container_refuses(fmt, lambda c: c.add_stream(target)) is not None:
