@@ -112,6 +112,14 @@ def test_short_run_lowers_the_loss(image_dir: Path, tmp_path: Path) -> None:
     assert trainer.step == 40
 
 
+def test_pixel_run_reaches_its_end(image_dir: Path, tmp_path: Path) -> None:
+    trainer = Trainer(replace(_config(image_dir, tmp_path / "run", steps=4), val_every=2))
+    trainer.run()
+    rows = trainer.runlog.rows()
+    assert trainer.step == 4 and (tmp_path / "run" / "step_0000004.pt").is_file()
+    assert [r["step"] for r in rows if r["val_psnr"]] == ["2", "4"] and {r["stage"] for r in rows} == {"1"}
+
+
 def test_resume_is_bit_identical(image_dir: Path, tmp_path: Path) -> None:
     cfg = _config(image_dir, tmp_path / "a", switch_at=0.1)  # L1 -> MSE inside the run
     full = Trainer(cfg)

@@ -235,7 +235,8 @@ class Trainer:
 
     @property
     def stage(self) -> int:
-        return 1 if self.step < self.cfg.pixel.steps else 2
+        """The stage of the step just completed (steps 1..pixel.steps are stage 1)."""
+        return 1 if self.step <= self.cfg.pixel.steps or self.gan is None else 2
 
     def run(self, until: int | None = None) -> None:
         """Train until step ``until`` (default: the end of the schedule), logging and checkpointing."""
