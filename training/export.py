@@ -97,6 +97,28 @@ def _scores(spec: ModelSpec, weights: Path, datasets: list[Path], backend: str) 
     return results
 
 
+def _recipe(cfg: dict[str, Any] | None) -> list[str]:
+    """Card lines with the recipe recorded in the checkpoint (absent in old checkpoints)."""
+    if not cfg:
+        return []
+    d, p = cfg["data"], cfg["pixel"]
+    decay = (
+        f"held, then cosine from step {p['decay_start']:,}" if p["decay_start"] > p["warmup"] else "cosine"
+    )
+    lines = [
+        f"- recipe: {d['patch']} px LR crops x {d['batch']} per step; {p['loss']} loss, {p['switch_loss']} "
+        f"from {p['switch_at']:.0%} of {p['steps']:,} steps; Adam lr {p['lr']:g} ({p['warmup']} warm-up steps, "
+        f"{decay}, to {p['lr_min']:g}); EMA {cfg['ema']} of the weights (exported)"
+    ]
+    if cfg["gan"]["steps"]:
+        g = cfg["gan"]
+        lines.append(
+            f"- adversarial stage: {g['steps']:,} steps, content {g['content_weight']:g}, "
+            f"adversarial {g['adv_weight']:g} ({'relativistic' if g['relativistic'] else 'standard'} GAN)"
+        )
+    return lines
+
+
 def _card(spec: ModelSpec, ckpt: dict[str, Any], facts: dict[str, Any], scores: list[dict[str, Any]]) -> str:
     rows = [
         f"| {Path(r['data']).name} | {r['images']} | {r['psnr_y']:.2f} / {r['ssim_y']:.4f} "
@@ -116,6 +138,8 @@ def _card(spec: ModelSpec, ckpt: dict[str, Any], facts: dict[str, Any], scores: 
             f"- training: step {ckpt['step']:,} of the run; data T91 + BSD200 (291 HR images), "
             "LR by MATLAB-bicubic x1/4 on uint8, random crops with flips and 90-degree rotations",
             f"- training config: `{cfg}`" if cfg else "- training config: (not recorded)",
+            *_recipe(ckpt.get("config")),
+            *([f"- note: {facts['note']}"] if facts.get("note") else []),
             f"- ONNX parity (torch vs ONNX Runtime, random input): max abs error {facts['parity']:.2e} on 0..255",
             "",
             "## Measured quality (SR protocol: mod-crop 4, MATLAB-bicubic LR, BT.601 Y, 4 px border)",
@@ -164,6 +188,7 @@ def export_checkpoint(
     eval_data: list[Path] | None = None,
     backend: str = "torch",
     config: str = "",
+    note: str = "",
 ) -> dict[str, Any]:
     """Write the weights, ONNX file and model card of ``checkpoint``; returns what was done.
 
@@ -186,7 +211,7 @@ def export_checkpoint(
     parity = onnx_parity(loaded, spec, onnx_path)
     if not parity < 1e-3:
         raise ValueError(f"ONNX parity failed: max abs error {parity:.3g} on 0..255 (limit 1e-3)")
-    facts = _facts(loaded, spec, weights, onnx_path, parity, config)
+    facts = {**_facts(loaded, spec, weights, onnx_path, parity, config), "note": note}
     datasets = [REPO_ROOT / d for d in DEFAULT_EVAL] if eval_data is None else eval_data
     scores = _scores(spec, weights, datasets, backend)
     card = Path(out_dir) / f"{spec.name}.md"
@@ -205,11 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--backend", default="torch", help="backend for the scores (torch, onnx)")
     ap.add_argument("--config", default="", help="the training config, recorded in the card")
+    ap.add_argument("--note", default="", help="a line for the card (e.g. how the run was resumed)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     res = export_checkpoint(
         args.checkpoint, args.model, out_dir=args.out_dir, onnx_path=args.onnx,
-        eval_data=args.eval, backend=args.backend, config=args.config,
+        eval_data=args.eval, backend=args.backend, config=args.config, note=args.note,
     )  # fmt: skip
     print(
         f"weights  {res['weights']}\ncard     {res['card']}\nonnx     {res['onnx']} (parity {res['parity']:.2e})"
