@@ -144,11 +144,13 @@ def test_bad_names_and_missing_backends_are_clear_errors():
         create_backend("torch", "fast", net=_net("fast")).infer(np.zeros((1, 8, 8, 3), np.float32))
 
 
-def test_auto_picks_the_fastest_cpu_backend_per_architecture():
+def test_auto_picks_the_measured_fastest_cpu_backend_per_model():
     if torch.cuda.is_available():
         pytest.skip("auto prefers the GPU here; this checks the CPU choice")
     pytest.importorskip("onnxruntime")
-    assert resolve_backend("auto", get_spec("fast"))[0] == "onnx"
-    assert resolve_backend("auto", get_spec("compact"))[0] == "torch"
-    assert resolve_backend("auto", get_spec("srgan"))[0] == "torch"
+    for name in ("fast", "compact", "srgan"):
+        spec = get_spec(name)
+        assert resolve_backend("auto", spec)[0] == spec.cpu_backend
+        other = "onnx" if spec.cpu_backend == "torch" else "torch"
+        assert resolve_backend("auto", replace(spec, cpu_backend=other))[0] == other
     assert resolve_backend("onnx", get_spec("bicubic"))[0] == "bicubic"

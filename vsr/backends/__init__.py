@@ -37,8 +37,9 @@ def resolve_backend(name: str, spec: ModelSpec) -> tuple[str, str]:
     """Which concrete backend ``name`` means for ``spec``, and why (for the user to read).
 
     ``auto`` takes TensorRT when it is installed and a GPU is present, then torch on CUDA, then on
-    CPU the backend measured fastest for that architecture (catalogue ``cpu_backend``: ONNX Runtime
-    for the small luma net, torch channels_last for the 3x3-conv stacks), else whatever is installed.
+    CPU the backend measured fastest for that architecture (catalogue ``cpu_backend``; with trained
+    weights and denormals flushed, torch channels_last ran every catalogue net fastest here),
+    else whatever is installed.
     """
     if name not in BACKEND_NAMES:
         raise ConfigError(f"unknown backend {name!r}; choose one of: {', '.join(BACKEND_NAMES)}")

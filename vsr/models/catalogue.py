@@ -82,7 +82,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         sha256="7baf7084c5adc942141622071f656deb1c1d74f979581c864e75cdb38e669c1e",
         tier="cpu",
         receptive_radius=6,
-        cpu_backend="onnx",
+        cpu_backend="torch",
     ),
     ModelSpec(
         name="compact",
