@@ -248,6 +248,13 @@ def _add_webrtc(sub: argparse._SubParsersAction) -> None:
         metavar="MS",
         help="added latency allowed (default: 150)",
     )
+    r.add_argument(
+        "--max-bitrate",
+        type=int,
+        default=6000,
+        metavar="KBPS",
+        help="returned video's ceiling (default: 6000)",
+    )
     _add_face_flags(r)
     r.set_defaults(func=_cmd_webrtc)
 
@@ -441,6 +448,7 @@ def _cmd_webrtc(args: argparse.Namespace) -> int:
         threads=args.threads,
         face=_face_config(args),
         latency_budget_ms=args.latency_budget,
+        max_bitrate_kbps=args.max_bitrate,
     )
     serve(cfg, on_ready=lambda url: log.info("open %s in a browser (Ctrl-C stops)", url))
     return 0

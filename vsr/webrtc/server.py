@@ -33,6 +33,20 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+def raise_encoder_bitrates(max_kbps: int) -> None:
+    """Let aiortc's VP8 / H.264 encoders use up to ``max_kbps`` (starting at a third of it).
+
+    aiortc keeps these limits as module constants (VP8: start 500 kbit/s, ceiling 1.5 Mbit/s) that
+    suit a webcam, not a 4x upscale: at 1280x960 they undo the enhancement. Congestion control
+    still lowers the rate when the network needs it. Affects every connection in this process.
+    """
+    from aiortc.codecs import h264, vpx
+
+    for mod in (vpx, h264):
+        mod.MAX_BITRATE = max_kbps * 1000
+        mod.DEFAULT_BITRATE = max(mod.MIN_BITRATE, max_kbps * 1000 // 3)
+
+
 def build_webrtc_tiers(cfg: WebrtcConfig) -> list[tuple[str, Backend]]:
     """The upscaler tiers ``cfg`` asks for, best first (as ``vsr webcam`` builds them)."""
     from ..webcam import WebcamConfig, build_webcam_tiers
@@ -48,6 +62,7 @@ class EnhanceServer:
 
     def __init__(self, cfg: WebrtcConfig, tiers: Sequence[tuple[str, Backend]]) -> None:
         self.cfg, self.tiers = cfg, list(tiers)
+        raise_encoder_bitrates(cfg.max_bitrate_kbps)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="vsr-webrtc-infer")
         self.pcs: set[RTCPeerConnection] = set()
         self.tracks: list[EnhanceTrack] = []
