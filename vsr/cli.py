@@ -183,6 +183,7 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
     s.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
     s.add_argument("-q", "--quiet", action="store_true", help="no status line, warnings and errors only")
+    _add_face_flags(s)
     s.set_defaults(func=_cmd_stream)
 
 
@@ -304,20 +305,11 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
 
 def _face_upscaler(args: argparse.Namespace, model: ModelConfig):  # -> FaceRegionUpscaler
-    from .face import create_face_upscaler
+    from .face import face_upscaler_for
 
-    fc = FaceConfig(
-        args.face_model, args.background_model, args.face_detector, args.face_every, args.face_margin
-    )
-    up = create_face_upscaler(
-        fc.face_model,
-        fc.background_model,
-        backend=model.backend,
-        detector=fc.detector,
-        detect_every=fc.detect_every,
-        margin=fc.margin,
-        threads=model.threads,
-    )
+    fc = _face_config(args)
+    assert fc is not None
+    up = face_upscaler_for(fc, backend=model.backend, threads=model.threads)
     log.info(
         "face mode: %s on faces, %s elsewhere, %s detector",
         up.face.info.name,
@@ -367,8 +359,16 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         raise ConfigError("refusing to write video to a terminal; redirect stdout or stream to a URL")
     live = not args.quiet and sys.stderr.isatty()
     status = (lambda line: sys.stderr.write("\r" + line + " ")) if live else None
-    with stop_on_signals() as stop:
-        stats = run_stream(cfg, stop=stop, on_status=status)
+    tiers = _stream_face_tiers(args) if args.face else None
+    try:
+        with stop_on_signals() as stop:
+            stats = run_stream(cfg, tiers, stop=stop, on_status=status)
+    finally:
+        for _, backend in tiers or ():
+            backend.close()
+    if tiers:
+        summary = tiers[0][1].stats.summary()  # type: ignore[attr-defined]
+        stats.extra.update(face=summary, faces_detected_frames=summary["faces_detected_frames"])
     if live:
         sys.stderr.write("\n")
     log.info(
@@ -387,6 +387,14 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         except OSError as exc:
             log.warning("cannot write stats to %s: %s", args.json_stats, exc.strerror or exc)
     return 128 + stop.signum if stop.signum else 0
+
+
+def _stream_face_tiers(args: argparse.Namespace) -> list:
+    """Face mode on a live stream: the face-region upscaler, then bicubic as the budget's floor."""
+    from .backends import create_backend
+
+    up = _face_upscaler(args, ModelConfig(backend=args.backend, threads=args.threads))
+    return [(up.info.name, up), ("bicubic", create_backend("auto", "bicubic"))]
 
 
 def _face_config(args: argparse.Namespace) -> FaceConfig | None:

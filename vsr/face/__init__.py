@@ -11,7 +11,14 @@ Needs numpy and opencv only; the backends it is given bring their own runtimes.
 from __future__ import annotations
 
 from .detect import DETECTOR_NAMES, FaceDetector, HaarDetector, box_iou, create_detector, nms
-from .region import FaceRegionUpscaler, best_face_model, create_face_upscaler, crop_rect, feather_mask
+from .region import (
+    FaceRegionUpscaler,
+    best_face_model,
+    create_face_upscaler,
+    crop_rect,
+    face_upscaler_for,
+    feather_mask,
+)
 from .stats import FaceFrameInfo, FaceStats
 from .track import FaceTracker, OneEuroFilter, Track
 
@@ -30,6 +37,7 @@ __all__ = [
     "create_detector",
     "create_face_upscaler",
     "crop_rect",
+    "face_upscaler_for",
     "feather_mask",
     "nms",
 ]

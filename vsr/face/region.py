@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -23,7 +24,17 @@ from .detect import FaceDetector, create_detector
 from .stats import FaceFrameInfo, FaceStats
 from .track import FaceTracker, Track
 
-__all__ = ["FaceRegionUpscaler", "create_face_upscaler", "crop_rect", "feather_mask"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import FaceConfig
+
+__all__ = [
+    "FaceRegionUpscaler",
+    "best_face_model",
+    "create_face_upscaler",
+    "crop_rect",
+    "face_upscaler_for",
+    "feather_mask",
+]
 
 
 def crop_rect(box: np.ndarray, height: int, width: int, margin: float, multiple: int) -> tuple[int, ...]:
@@ -296,3 +307,19 @@ def create_face_upscaler(
     except Exception:
         face.close()
         raise
+
+
+def face_upscaler_for(
+    cfg: FaceConfig, *, backend: str = "auto", threads: int | None = None
+) -> FaceRegionUpscaler:
+    """:func:`create_face_upscaler` from a :class:`~vsr.config.FaceConfig` (what ``--face`` and its
+    flags mean on every command). The result owns both backends."""
+    return create_face_upscaler(
+        cfg.face_model,
+        cfg.background_model,
+        backend=backend,
+        detector=cfg.detector,
+        detect_every=cfg.detect_every,
+        margin=cfg.margin,
+        threads=threads,
+    )

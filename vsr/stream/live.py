@@ -140,6 +140,9 @@ class _LiveRun:
                 t0 = time.perf_counter()
                 backend.infer(probe)
                 self.controller.observe_infer(i, time.perf_counter() - t0)
+            if hasattr(backend, "reset") and hasattr(backend, "stats"):  # face mode: forget the probes
+                backend.reset()
+                backend.stats = type(backend.stats)()
 
     def _run_threads(self, items: Iterator[Arrival], sink: LiveSink, height: int, width: int) -> None:
         """Start the reader (it skips what arrives while the models warm up), warm up, go live."""

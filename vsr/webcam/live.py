@@ -44,18 +44,9 @@ def build_webcam_tiers(cfg: WebcamConfig) -> list[tuple[str, Backend]]:
         return build_tiers(
             StreamConfig("webcam", "-", model=cfg.model, backend=cfg.backend, threads=cfg.threads)
         )
-    from ..face import create_face_upscaler
+    from ..face import face_upscaler_for
 
-    f = cfg.face
-    up = create_face_upscaler(
-        f.face_model,
-        f.background_model,
-        backend=cfg.backend,
-        detector=f.detector,
-        detect_every=f.detect_every,
-        margin=f.margin,
-        threads=cfg.threads,
-    )
+    up = face_upscaler_for(cfg.face, backend=cfg.backend, threads=cfg.threads)
     return [(up.info.name, up), ("bicubic", create_backend("auto", "bicubic"))]
 
 
