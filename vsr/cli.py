@@ -162,7 +162,11 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
         metavar="OUTPUT",
         help="- (stdout, MPEG-TS), tcp/udp/srt URL (MPEG-TS), rtmp URL, or a directory (HLS)",
     )
-    s.add_argument("--model", default="fast", help="best model tier (see `vsr models`; default: fast)")
+    s.add_argument(
+        "--model",
+        default="fast-stream",
+        help="best model tier (see `vsr models`; default: fast-stream, trained for compressed input)",
+    )
     s.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
     s.add_argument("--format", default=None, choices=("mpegts", "flv", "hls"), help="force the output muxer")
     s.add_argument("--input-format", default=None, help="force the input demuxer")

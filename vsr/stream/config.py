@@ -81,7 +81,7 @@ class StreamConfig:
 
     input: str
     output: str
-    model: str = "fast"
+    model: str = "fast-stream"
     backend: str = "auto"
     format: str | None = None
     input_format: str | None = None
