@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import av
 
@@ -162,21 +162,9 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
         metavar="OUTPUT",
         help="- (stdout, MPEG-TS), tcp/udp/srt URL (MPEG-TS), rtmp URL, or a directory (HLS)",
     )
-    s.add_argument(
-        "--model",
-        default="fast-stream",
-        help="best model tier (see `vsr models`; default: fast-stream, trained for compressed input)",
-    )
-    s.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
+    _add_live_model_flags(s, "fast-stream", "fast-stream, trained for compressed input")
     s.add_argument("--format", default=None, choices=("mpegts", "flv", "hls"), help="force the output muxer")
     s.add_argument("--input-format", default=None, help="force the input demuxer")
-    s.add_argument(
-        "--latency-budget",
-        type=float,
-        default=150.0,
-        metavar="MS",
-        help="added latency allowed (default: 150)",
-    )
     s.add_argument("--reconnect", action="store_true", help="reconnect to a stalled or closed input")
     s.add_argument(
         "--reconnect-for", type=float, default=60.0, metavar="S", help="give up after S s (default: 60)"
@@ -184,11 +172,26 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--stall-timeout", type=float, default=5.0, metavar="S", help="no data for S s = stalled")
     s.add_argument("--preset", default="ultrafast", help="x264 preset (default: ultrafast)")
     s.add_argument("--crf", type=int, default=23, help="x264 quality (default: 23)")
-    s.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
     s.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
     s.add_argument("-q", "--quiet", action="store_true", help="no status line, warnings and errors only")
     _add_face_flags(s)
     s.set_defaults(func=_cmd_stream)
+
+
+def _add_live_model_flags(p: argparse.ArgumentParser, model: str, why: str = "") -> None:
+    """--model, --backend, --threads and --latency-budget, as every live command takes them."""
+    p.add_argument(
+        "--model", default=model, help=f"best model tier (see `vsr models`; default: {why or model})"
+    )
+    p.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
+    p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
+    p.add_argument(
+        "--latency-budget",
+        type=float,
+        default=150.0,
+        metavar="MS",
+        help="added latency allowed (default: 150)",
+    )
 
 
 def _add_webcam(sub: argparse._SubParsersAction) -> None:
@@ -215,16 +218,7 @@ def _add_webcam(sub: argparse._SubParsersAction) -> None:
     )
     w.add_argument("--preview", action="store_true", help="show a window (needs a display and GUI OpenCV)")
     w.add_argument("--side-by-side", action="store_true", help="bicubic left, enhanced right")
-    w.add_argument("--model", default="fast", help="best model tier (see `vsr models`; default: fast)")
-    w.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
-    w.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
-    w.add_argument(
-        "--latency-budget",
-        type=float,
-        default=150.0,
-        metavar="MS",
-        help="added latency allowed (default: 150)",
-    )
+    _add_live_model_flags(w, "fast")
     w.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     w.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     w.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
@@ -243,16 +237,7 @@ def _add_webrtc(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     r.add_argument("--allow-remote", action="store_true", help="needed to bind anything but loopback")
     r.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
-    r.add_argument("--model", default="fast", help="best model tier (see `vsr models`; default: fast)")
-    r.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
-    r.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
-    r.add_argument(
-        "--latency-budget",
-        type=float,
-        default=150.0,
-        metavar="MS",
-        help="added latency allowed (default: 150)",
-    )
+    _add_live_model_flags(r, "fast")
     r.add_argument(
         "--max-bitrate",
         type=int,
@@ -334,11 +319,7 @@ def _report(stats: RunStats, output: str, json_path: str | None) -> None:
         stats.extra.get("backend", "?"),
     )
     if json_path:
-        try:
-            with open(json_path, "w", encoding="utf-8") as f:
-                json.dump(stats.to_dict(), f, indent=2)
-        except OSError as exc:
-            log.warning("cannot write stats to %s: %s", json_path, exc.strerror or exc)
+        _write_json(stats.to_dict(), json_path)
 
 
 def _cmd_stream(args: argparse.Namespace) -> int:
@@ -373,23 +354,7 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     if tiers:
         summary = tiers[0][1].stats.summary()  # type: ignore[attr-defined]
         stats.extra.update(face=summary, faces_detected_frames=summary["faces_detected_frames"])
-    if live:
-        sys.stderr.write("\n")
-    log.info(
-        "stream ended (%s): %d frames in, %d out, %d degraded, %d dropped; added latency p95 %s ms",
-        stats.ended,
-        stats.frames_in,
-        stats.frames_out,
-        stats.controller.degraded,
-        stats.dropped,
-        stats.latency.percentiles()["p95_ms"],
-    )
-    if args.json_stats:
-        try:
-            with open(args.json_stats, "w", encoding="utf-8") as f:
-                json.dump(stats.to_dict(), f, indent=2)
-        except OSError as exc:
-            log.warning("cannot write stats to %s: %s", args.json_stats, exc.strerror or exc)
+    _end_live("stream", stats, live, args.json_stats)
     return 128 + stop.signum if stop.signum else 0
 
 
@@ -432,19 +397,7 @@ def _cmd_webcam(args: argparse.Namespace) -> int:
     status = (lambda line: sys.stderr.write("\r" + line + " ")) if live else None
     with stop_on_signals() as stop:
         stats = run_webcam(cfg, stop=stop, on_status=status)
-    if live:
-        sys.stderr.write("\n")
-    log.info(
-        "webcam ended (%s): %d frames in, %d out, %d degraded, %d dropped; added latency p95 %s ms",
-        stats.ended,
-        stats.frames_in,
-        stats.frames_out,
-        stats.controller.degraded,
-        stats.dropped,
-        stats.latency.percentiles()["p95_ms"],
-    )
-    if args.json_stats:
-        _write_json(stats.to_dict(), args.json_stats)
+    _end_live("webcam", stats, live, args.json_stats)
     return 128 + stop.signum if stop.signum else 0
 
 
@@ -464,6 +417,24 @@ def _cmd_webrtc(args: argparse.Namespace) -> int:
     )
     serve(cfg, on_ready=lambda url: log.info("open %s in a browser (Ctrl-C stops)", url))
     return 0
+
+
+def _end_live(what: str, stats: Any, live: bool, json_path: str | None) -> None:
+    """The closing line of a live run (stats: its LiveStats) and its --json-stats file."""
+    if live:
+        sys.stderr.write("\n")
+    log.info(
+        "%s ended (%s): %d frames in, %d out, %d degraded, %d dropped; added latency p95 %s ms",
+        what,
+        stats.ended,
+        stats.frames_in,
+        stats.frames_out,
+        stats.controller.degraded,
+        stats.dropped,
+        stats.latency.percentiles()["p95_ms"],
+    )
+    if json_path:
+        _write_json(stats.to_dict(), json_path)
 
 
 def _write_json(data: dict, path: str) -> None:
