@@ -14,6 +14,7 @@ Never imports torch: backends take and return uint8 numpy frames.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -36,7 +37,7 @@ from .sink import LiveSink, ReceiverGone
 from .source import Arrival, LiveSource
 from .stats import LiveStats
 
-__all__ = ["build_tiers", "run_stream"]
+__all__ = ["build_tiers", "owned_tiers", "run_stream", "warm_up_tiers"]
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +78,40 @@ def run_stream(
     ``status_every_s``. Returns the run's statistics (``ended`` says why it ended); raises
     :class:`~vsr.errors.VsrError` subclasses for inputs/outputs that cannot be opened.
     """
-    own = tiers is None
-    tiers = build_tiers(cfg) if tiers is None else list(tiers)
+    with owned_tiers(tiers, lambda: build_tiers(cfg)) as ready:
+        return _LiveRun(cfg, ready, stop or threading.Event(), on_status, status_every_s).run()
+
+
+def warm_up_tiers(backends: Sequence[Backend], controller: BudgetController, height: int, width: int) -> None:
+    """Prepare every tier and seed the controller's inference-time estimate of each with two timed
+    frames; a face-region tier then forgets the probe frames in its statistics."""
+    probe = np.zeros((1, height, width, 3), dtype=np.uint8)
+    for i, backend in enumerate(backends):
+        backend.prepare(height, width, 1)
+        backend.infer(probe)
+        for _ in range(2):
+            t0 = time.perf_counter()
+            backend.infer(probe)
+            controller.observe_infer(i, time.perf_counter() - t0)
+        if hasattr(backend, "reset") and hasattr(backend, "stats"):
+            backend.reset()
+            backend.stats = type(backend.stats)()
+
+
+@contextlib.contextmanager
+def owned_tiers(
+    tiers: Sequence[tuple[str, Backend]] | None, build: Callable[[], list[tuple[str, Backend]]]
+) -> Iterator[list[tuple[str, Backend]]]:
+    """``tiers`` as given (the caller closes them), or built by ``build`` and closed on exit."""
+    if tiers is not None:
+        yield list(tiers)
+        return
+    built = build()
     try:
-        return _LiveRun(cfg, tiers, stop or threading.Event(), on_status, status_every_s).run()
+        yield built
     finally:
-        if own:
-            for _, backend in tiers:
-                backend.close()
+        for _, backend in built:
+            backend.close()
 
 
 class _LiveRun:
@@ -130,20 +157,6 @@ class _LiveRun:
                 return item
         raise InputError(f"no video frame arrived from {self.cfg.input} ({source.ended or 'stopped'})")
 
-    def _warm_up(self, height: int, width: int) -> None:
-        """Prepare every tier and seed its inference-time estimate with a few timed frames."""
-        probe = np.zeros((1, height, width, 3), dtype=np.uint8)
-        for i, backend in enumerate(self.backends):
-            backend.prepare(height, width, 1)
-            backend.infer(probe)
-            for _ in range(2):
-                t0 = time.perf_counter()
-                backend.infer(probe)
-                self.controller.observe_infer(i, time.perf_counter() - t0)
-            if hasattr(backend, "reset") and hasattr(backend, "stats"):  # face mode: forget the probes
-                backend.reset()
-                backend.stats = type(backend.stats)()
-
     def _run_threads(self, items: Iterator[Arrival], sink: LiveSink, height: int, width: int) -> None:
         """Start the reader (it skips what arrives while the models warm up), warm up, go live."""
         bodies = (lambda: self._read(items), self._infer, lambda: self._encode(sink))
@@ -152,7 +165,7 @@ class _LiveRun:
             for body, name in zip(bodies, ("read", "infer", "encode"), strict=True)
         ]
         threads[0].start()
-        self._warm_up(height, width)
+        warm_up_tiers(self.backends, self.controller, height, width)
         self.stats.started = time.perf_counter()
         self.live.set()
         for t in threads[1:]:

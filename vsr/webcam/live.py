@@ -25,6 +25,7 @@ import numpy as np
 from ..backends import create_backend
 from ..backends.base import Backend
 from ..stream import DROP, BudgetController, LiveStats, StreamConfig, build_tiers
+from ..stream.live import owned_tiers, warm_up_tiers
 from ..stream.queues import CLOSED, FrameQueue, LiveFrame
 from .capture import Captured, open_source
 from .config import WebcamConfig
@@ -69,14 +70,8 @@ def run_webcam(
     is closed or ``stop`` is set. ``tiers``: (name, backend) pairs, best first (default: built from
     ``cfg`` and closed here; given ones are not closed). Returns the run's statistics; raises
     :class:`~vsr.errors.VsrError` subclasses for inputs/outputs that cannot be opened."""
-    own = tiers is None
-    tiers = build_webcam_tiers(cfg) if tiers is None else list(tiers)
-    try:
-        return _WebcamRun(cfg, tiers, stop or threading.Event(), on_status, status_every_s).run()
-    finally:
-        if own:
-            for _, backend in tiers:
-                backend.close()
+    with owned_tiers(tiers, lambda: build_webcam_tiers(cfg)) as ready:
+        return _WebcamRun(cfg, ready, stop or threading.Event(), on_status, status_every_s).run()
 
 
 class _WebcamRun:
@@ -106,7 +101,7 @@ class _WebcamRun:
                 self.stats.ended = "the input gave no frame"
                 return self.stats
             h, w = first.image.shape[:2]
-            self._warm_up(h, w)
+            warm_up_tiers(self.backends, self.controller, h, w)
             scale = self.backends[0].info.scale
             out_w = w * scale * (2 if self.cfg.side_by_side else 1)
             outs = open_outputs(self.cfg, stack, out_w, h * scale, self.cfg.fps or 30.0)
@@ -131,20 +126,6 @@ class _WebcamRun:
         while (item := self.queue.get(timeout=0)) not in (CLOSED, None):
             left += isinstance(item, LiveFrame)
         return left
-
-    def _warm_up(self, height: int, width: int) -> None:
-        """Prepare every tier and seed its inference-time estimate (as ``vsr stream`` does)."""
-        probe = np.zeros((1, height, width, 3), dtype=np.uint8)
-        for i, backend in enumerate(self.backends):
-            backend.prepare(height, width, 1)
-            backend.infer(probe)
-            t0 = time.perf_counter()
-            backend.infer(probe)
-            self.controller.observe_infer(i, time.perf_counter() - t0)
-        best = self.backends[0]
-        if hasattr(best, "reset") and hasattr(best, "stats"):  # face mode: forget the probe frames
-            best.reset()
-            best.stats = type(best.stats)()
 
     def _read(self, first: Captured, frames: Iterator[Captured]) -> None:
         """Capture thread: every frame onto the queue (which drops the oldest when full)."""
