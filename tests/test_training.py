@@ -93,6 +93,36 @@ def test_sampler_shapes_alignment_and_resume(image_dir: Path) -> None:
     assert rgb["lr"].shape == (2, 3, 8, 8) and rgb["hr"].shape == (2, 3, 32, 32) and "base" not in rgb
 
 
+def test_device_crops_equal_host_crops(image_dir: Path) -> None:
+    """batch_on (crops cut as tensor ops, the GPU path) draws and returns exactly what batch does."""
+    images = load_folders([image_dir])
+    for colour in ("y", "rgb"):
+        host = CropSampler(images, patch=8, colour=colour, seed=5)
+        dev = CropSampler(images, patch=8, colour=colour, seed=5)
+        for _ in range(3):
+            a, b = host.batch(6), dev.batch_on(6, torch.device("cpu"))
+            assert set(a) == set(b)
+            for key in a:
+                assert b[key].dtype == torch.float32 and np.array_equal(a[key], b[key].numpy()), (colour, key)
+        assert host.state_dict() == dev.state_dict()
+
+
+def test_time_budget_fits_the_schedule_and_survives_resume(image_dir: Path, tmp_path: Path) -> None:
+    cfg = replace(_config(image_dir, tmp_path / "a", steps=100_000, warmup=20), val_every=50)
+    trainer = Trainer(cfg)
+    steps = trainer.fit_to_budget(6.0, calibration=10)
+    assert trainer.step == 10 and 10 < steps < 100_000 and steps % 100 == 0
+    assert trainer.cfg.pixel.steps == steps == trainer.budget_steps
+    # the cosine now ends at the fitted step: lr_min there, the peak just after warm-up
+    factor = trainer.sched.lr_lambdas[0]
+    assert factor(steps) * cfg.pixel.lr == pytest.approx(cfg.pixel.lr_min) and factor(20) == 1.0
+    trainer.run(until=12)
+    resumed = Trainer(replace(cfg, run_dir=str(tmp_path / "b")))
+    assert resumed.resume(tmp_path / "a" / "step_0000012.pt")
+    assert resumed.cfg.pixel.steps == steps and resumed.sched.lr_lambdas[0](steps) == factor(steps)
+    assert resumed.train_step()["loss"] == trainer.train_step()["loss"]
+
+
 def test_degradations_change_the_image() -> None:
     rng = np.random.default_rng(0)
     img = cv2.resize((rng.random((5, 5, 3)) * 255).astype(np.uint8), (33, 27), interpolation=cv2.INTER_CUBIC)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from vsr.metrics import modcrop
 from .degrade import DegradeConfig, degrade
 
 __all__ = ["Batch", "CropSampler", "HRImage", "image_paths", "load_folders"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +127,20 @@ class CropSampler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["bit_generator"]
 
-    def _one(self) -> dict[str, np.ndarray]:
-        im = self.images[int(self.rng.integers(len(self.images)))]
-        p, s = self.patch, self.scale
+    def _draw(self) -> tuple[int, tuple[slice, slice], tuple[slice, slice], int, bool]:
+        """One sample's random choices: image index, HR and LR crop slices, rotation, flip."""
+        idx = int(self.rng.integers(len(self.images)))
+        im, p, s = self.images[idx], self.patch, self.scale
         i = int(self.rng.integers(im.lr.shape[0] - p + 1))
         j = int(self.rng.integers(im.lr.shape[1] - p + 1))
         k, flip = (int(self.rng.integers(4)), bool(self.rng.integers(2))) if self.augment else (0, False)
         hs = np.s_[s * i : s * (i + p), s * j : s * (j + p)]
         ls = np.s_[i : i + p, j : j + p]
+        return idx, hs, ls, k, flip
+
+    def _one(self) -> dict[str, np.ndarray]:
+        idx, hs, ls, k, flip = self._draw()
+        im, s = self.images[idx], self.scale
         if self.degradations is not None:
             hr, lr = _augment([im.hr[hs], im.lr[ls]], k, flip)
             lr = degrade(lr, self.degradations, self.rng)
@@ -156,4 +165,38 @@ class CropSampler:
             else:
                 arr = arr.transpose(0, 3, 1, 2).astype(np.float32) * (1.0 / 255.0)
             out[key] = np.ascontiguousarray(arr, dtype=np.float32)
+        return out
+
+    def batch_on(self, size: int, device: torch.device) -> dict[str, torch.Tensor]:
+        """:meth:`batch` cut on ``device``: the same draws and values, as float32 NCHW tensors.
+
+        The images are uploaded once (uint8 RGB, float luma planes) and every crop, rotation and
+        flip is a tensor op there, so a GPU is not held up by NumPy crops on one CPU thread. With
+        degradations (per-sample CPU codecs) it is :meth:`batch` uploaded.
+        """
+        import torch
+
+        if self.degradations is not None:
+            return {k: torch.from_numpy(v).to(device) for k, v in self.batch(size).items()}
+        cache = getattr(self, "_device_images", None)
+        if cache is None or cache[0] != device:
+            keys = ("hr", "lr") if self.colour == "rgb" else ("lr_y", "base_y", "hr_y")
+            tensors = [{k: torch.from_numpy(getattr(im, k)).to(device) for k in keys} for im in self.images]
+            self._device_images = cache = (device, tensors)
+        parts: dict[str, list[torch.Tensor]] = {}
+        for _ in range(size):
+            idx, hs, ls, k, flip = self._draw()
+            src = cache[1][idx]
+            if self.colour == "rgb":
+                crops = {"lr": src["lr"][ls], "hr": src["hr"][hs]}
+            else:
+                crops = {"lr": src["lr_y"][ls], "base": src["base_y"][hs], "hr": src["hr_y"][hs]}
+            for key, t in crops.items():
+                t = torch.rot90(t, k, dims=(0, 1)) if k else t
+                parts.setdefault(key, []).append(t.flip(1) if flip else t)
+        out: dict[str, torch.Tensor] = {}
+        for key, ts in parts.items():
+            t = torch.stack(ts)
+            t = t[:, None].float() if t.ndim == 3 else t.permute(0, 3, 1, 2).float() * (1.0 / 255.0)
+            out[key] = t.contiguous()
         return out

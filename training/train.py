@@ -67,6 +67,8 @@ class Trainer:
         self.spec = get_spec(cfg.model)
         self.run_dir = cfg.path(cfg.run_dir)
         self.amp = self.device.type == "cuda"
+        if self.amp:
+            torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick the fastest convs
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.net = new_network(self.spec.arch).to(self.device, memory_format=self.memory_format)
         if cfg.init_from:
@@ -95,6 +97,7 @@ class Trainer:
             self.gan = GanStage(cfg, self.net, self.device)
         self.step = 0
         self.best_psnr = -math.inf
+        self.budget_steps: int | None = None  # the current stage's steps, when fitted to a time budget
         self.runlog = RunLog(self.run_dir)
 
     @staticmethod
@@ -114,6 +117,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "sampler": self.sampler.state_dict(),
             "best_psnr": self.best_psnr,
+            "budget_steps": self.budget_steps,
             "config": dataclasses.asdict(self.cfg),
         }
         if self.gan is not None:
@@ -132,6 +136,8 @@ class Trainer:
         if self.gan is not None and "gan" in state:
             self.gan.load_state_dict(state["gan"])
         self.step, self.best_psnr = int(state["step"]), float(state["best_psnr"])
+        if state.get("budget_steps"):
+            self.set_stage_steps(int(state["budget_steps"]))
         set_rng_state(state["rng"])
 
     def save(self) -> Path:
@@ -193,7 +199,11 @@ class Trainer:
             e.copy_(b)
 
     def train_step(self) -> dict[str, float]:
-        batch = self._tensors(self.sampler.batch(self.cfg.data.batch))
+        if self.device.type == "cuda":
+            batch = self.sampler.batch_on(self.cfg.data.batch, self.device)
+            batch = {k: v.contiguous(memory_format=self.memory_format) for k, v in batch.items()}
+        else:
+            batch = self._tensors(self.sampler.batch(self.cfg.data.batch))
         if self.gan is not None and self.step >= self.cfg.pixel.steps:
             stats = self.gan.step(self, batch)
         else:
@@ -201,6 +211,66 @@ class Trainer:
         self.step += 1
         self.update_ema()
         return stats
+
+    # ---- fitting the schedule to a time budget ---------------------------------------------------
+    def set_stage_steps(self, steps: int) -> None:
+        """Make the stage being trained ``steps`` long: its cosine decay ends there (warm-up unchanged).
+
+        Only one-stage configs (a pixel run, or a GAN run with ``pixel.steps`` = 0) can be fitted.
+        """
+        cfg = self.cfg
+        if self.gan is not None and cfg.pixel.steps > 0:
+            raise ValueError("a time budget needs a one-stage config (pixel.steps = 0 or gan.steps = 0)")
+        if self.gan is None:
+            p = dataclasses.replace(cfg.pixel, steps=steps)
+            self.cfg = dataclasses.replace(cfg, pixel=p)
+            self.sched.lr_lambdas = [cosine_schedule(p.warmup, p.steps, p.lr, p.lr_min, p.decay_start)]
+        else:
+            g = dataclasses.replace(cfg.gan, steps=steps)
+            self.cfg = dataclasses.replace(cfg, gan=g)
+            self.gan.cfg = self.cfg
+            for sched in (self.gan.sched_g, self.gan.sched_d):
+                sched.lr_lambdas = [cosine_schedule(g.warmup, g.steps, g.lr, g.lr_min)]
+        self.budget_steps = steps
+
+    def fit_to_budget(self, seconds: float, calibration: int = 120) -> int:
+        """Train ``calibration`` steps, time them, and set the stage's length so the run ends in ``seconds``.
+
+        The first fifth of the calibration steps is not timed (cuDNN autotuning, allocations); a
+        validation is timed once and 12 % of the time is kept back for validations and checkpoints.
+        When calibration ends inside the warm-up, the schedule equals one configured with the fitted
+        length from the start. A resumed run keeps the fitted length (it is in the checkpoint).
+        Returns the fitted number of steps.
+        """
+        start = time.perf_counter()
+        warm = max(1, calibration // 5)
+        for _ in range(warm):
+            self.train_step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(calibration - warm):
+            self.train_step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        per_step = (time.perf_counter() - t0) / (calibration - warm)
+        t0 = time.perf_counter()
+        self.validate()
+        per_val = time.perf_counter() - t0
+        left = seconds - (time.perf_counter() - start)
+        steps = self.step + int(0.88 * left / per_step)
+        vals = steps // self.cfg.val_every + 1
+        steps = self.step + int((0.88 * left - vals * per_val) / per_step)
+        steps = max(self.step + 1, steps // 100 * 100)
+        self.set_stage_steps(steps)
+        log.info(
+            "time budget %.0f s: %.1f ms/step, validation %.1f s -> %d steps in all",
+            seconds,
+            per_step * 1000,
+            per_val,
+            self.cfg.total_steps,
+        )
+        return self.cfg.total_steps
 
     # ---- validation and the loop ---------------------------------------------------------------
     def inference_net(self) -> nn.Module:
@@ -280,6 +350,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--device", default="cpu", help="cpu or cuda (AMP on cuda)")
     ap.add_argument("--steps", type=int, default=None, help="stop at this step (the schedule is unchanged)")
     ap.add_argument("--run-dir", default=None, help="override the config's run_dir")
+    ap.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="fit the schedule to this much wall-clock time: time the first steps, then set the "
+        "stage's length so its cosine decay ends in time (one-stage configs; kept on --resume)",
+    )
     return ap.parse_args(argv)
 
 
@@ -292,6 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and not trainer.resume():
         log.info("no checkpoint in %s; starting from scratch", trainer.run_dir)
     shutil.copy(args.config, trainer.run_dir / "config.toml")
+    if args.minutes:
+        if trainer.step > 0:
+            log.info("--minutes ignored: a resumed run keeps the length it was fitted to")
+        else:
+            trainer.fit_to_budget(args.minutes * 60.0)
     trainer.run(args.steps)
     return 0
 

@@ -1,6 +1,7 @@
 """vsr: real-time 4x video super-resolution.
 
-``import vsr`` needs only numpy, av and opencv; torch and onnxruntime load inside their backends.
+``import vsr`` needs only numpy and opencv: PyAV loads with the video pipeline (``vsr.upscale_file``),
+torch and onnxruntime inside their backends, so training and ``vsr.evaluate`` run without PyAV.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from .backends import Backend, ModelInfo, create_backend
 from .config import DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
 from .errors import BackendError, ConfigError, InputError, ModelError, OutputError, VsrError
 from .models import CATALOGUE, ModelSpec, get_spec, model_names
-from .pipeline import upscale_file
 
 __version__ = "0.1.0"
 
@@ -35,3 +35,11 @@ __all__ = [
     "model_names",
     "upscale_file",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "upscale_file":  # lazily: the pipeline imports PyAV
+        from .pipeline import upscale_file
+
+        return upscale_file
+    raise AttributeError(f"module 'vsr' has no attribute {name!r}")

@@ -24,7 +24,7 @@ __all__ = ["IMAGE_SUFFIXES", "evaluate", "format_table", "load_image"]
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
 
 def load_image(path: Path) -> np.ndarray:
