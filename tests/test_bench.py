@@ -33,8 +33,14 @@ def test_bench_report_json_table_and_plot(tmp_path):
     assert row["e2e_frames"] == 7 and row["e2e_fps"] > 0
     assert set(row["e2e_stages"]) == {"decode", "infer", "encode"}
     assert row["peak_rss_mb"] > 10
+    assert row["net_fps"] is None and row["net_ms"] is None, "no network-only figure without a GPU"
+    enc = next(r for r in data["results"] if r["backend"] == "encoder")
+    assert enc["model"] == "encoder alone (libx264 veryfast crf 23)"
+    assert enc["size"] == "64x48" and enc["out_size"] == "256x192"
+    assert enc["e2e_frames"] == 7 and enc["e2e_fps"] > 0
     table = format_report(report)
     assert "bicubic" in table and "64x48" in table and "machine:" in table.splitlines()[0]
+    assert "encoder alone (libx264 veryfast crf 23)" in table and "net fps" in table.splitlines()[1]
     png = tmp_path / "bench.png"
     plot_report(report, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -53,6 +59,49 @@ def test_bench_reports_a_model_without_weights_as_an_error_row():
     cfg = BenchConfig(models=(missing[0],), sizes=((32, 32),), frames=2, warmup=0, end_to_end=False)
     report = run_bench(cfg)
     assert "no trained weights" in report["results"][0]["error"]
+
+
+def test_bench_times_models_without_weights_with_random_ones_when_asked():
+    from vsr.models import catalogue
+
+    missing = [s.name for s in catalogue.CATALOGUE if s.arch != "bicubic" and not s.has_weights]
+    if not missing:
+        pytest.skip("every model has weights in this build")
+    cfg = BenchConfig(models=(missing[0],), sizes=((32, 24),), frames=2, warmup=0, random_weights=True)
+    report = run_bench(cfg)
+    row = next(r for r in report["results"] if r["model"] == missing[0])
+    assert "error" not in row, row.get("error")
+    assert row["random_weights"] is True and row["model_fps"] > 0 and row["e2e_fps"] > 0
+    assert f"{missing[0]} (random weights)" in format_report(report)
+
+
+def test_report_and_plot_show_network_only_fps_where_present(tmp_path):
+    pytest.importorskip("matplotlib")
+    machine = {"cpu": "test cpu", "cores": 16, "gpu": "test gpu", "torch": "2", "onnxruntime": None}
+    gpu_row = {
+        "model": "compact",
+        "backend": "torch",
+        "backend_used": "torch (cuda, fp16, channels_last, cuda graphs)",
+        "size": "480x270",
+        "model_fps": 410.0,
+        "net_fps": 1234.5,
+        "net_ms": 1000 / 1234.5,
+        "e2e_fps": 95.0,
+    }
+    enc_row = {
+        "model": "encoder alone (libx264 veryfast crf 23)",
+        "backend": "encoder",
+        "size": "480x270",
+        "e2e_fps": 120.0,
+    }
+    report = {"machine": machine, "results": [gpu_row, enc_row]}
+    table = format_report(report)
+    line = next(x for x in table.splitlines() if x.startswith("compact"))
+    assert "1234.5" in line and "410.0" in line and "95.0" in line
+    assert "120.0" in next(x for x in table.splitlines() if x.startswith("encoder alone"))
+    png = tmp_path / "gpu.png"
+    plot_report(report, png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _vsr(*args: str, timeout: float = 240):
@@ -84,6 +133,8 @@ def test_vsr_bench_command_writes_json_and_png(tmp_path):
     assert "Traceback" not in r.stderr
     data = json.loads(js.read_text())
     assert [row["size"] for row in data["results"] if row["model"] == "bicubic"] == ["48x32"]
+    enc = [row for row in data["results"] if row["model"].startswith("encoder alone (libx264")]
+    assert len(enc) == 1 and enc[0]["e2e_fps"] > 0 and enc[0]["out_size"] == "192x128"
     assert png.stat().st_size > 5000
     assert "bicubic" in r.stdout and "machine:" in r.stdout
 

@@ -1,9 +1,12 @@
 """``vsr bench``: model-only and end-to-end frames/s for models x backends x sizes, with baselines.
 
 Model-only time is ``backend.infer`` on a batch of uint8 frames (the full frame path: colour
-handling, padding, network, back to uint8), after warm-up. End-to-end time is a real
-decode -> upscale -> encode run of a clip at that size through :mod:`vsr.pipeline`. Baselines in
-the same run: the ``bicubic`` model and, when an ``ffmpeg`` binary is on PATH, the same clip through
+handling, padding, network, back to uint8), after warm-up. On a GPU backend that can (torch on
+CUDA), network-only time is the network alone on input already on the GPU, timed with CUDA events
+(``net_fps``). End-to-end time is a real decode -> upscale -> encode run of a clip at that size
+through :mod:`vsr.pipeline`. Baselines in the same run: the ``bicubic`` model, the encoder alone on
+pre-made frames of the output size (the ceiling any end-to-end run can reach with those encoder
+settings) and, when an ``ffmpeg`` binary is on PATH, the same clip through
 ``ffmpeg -vf scale=iw*4:ih*4:flags=bicubic`` with the same encoder settings.
 """
 
@@ -14,6 +17,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +42,11 @@ def parse_size(text: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """What to measure. ``sizes`` are input (width, height); ``frames`` timed frames per case."""
+    """What to measure. ``sizes`` are input (width, height); ``frames`` timed frames per case.
+
+    ``random_weights``: time models whose trained weights are not in this build with randomly
+    initialised ones (speed does not depend on the weights); their rows say ``random_weights``.
+    """
 
     models: tuple[str, ...] = ("bicubic", "fast")
     backends: tuple[str, ...] = ("auto",)
@@ -51,6 +59,7 @@ class BenchConfig:
     codec: str = "libx264"
     preset: str = "veryfast"
     crf: int = 23
+    random_weights: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -69,24 +78,57 @@ def _percentiles(ms: list[float]) -> dict[str, float]:
     }
 
 
-def _gpu_peak_mb() -> float | None:
+def _cuda() -> Any:
+    """The torch module when a CUDA device is usable, else None."""
     try:
         import torch
     except ImportError:
         return None
-    if not torch.cuda.is_available():
+    return torch if torch.cuda.is_available() else None
+
+
+def _gpu_peak_mb() -> float | None:
+    torch = _cuda()
+    return None if torch is None else torch.cuda.max_memory_allocated() / 2**20
+
+
+def _random_net(model: str, cfg: BenchConfig) -> Any:
+    """A seeded random-init network for a model shipped without weights, when asked; else None."""
+    from .models.catalogue import build_model, get_spec
+
+    spec = get_spec(model)
+    if not cfg.random_weights or spec.arch == "bicubic" or spec.has_weights:
         return None
-    return torch.cuda.max_memory_allocated() / 2**20
+    import torch
+
+    torch.manual_seed(0)
+    return build_model(spec, random_init=True)
+
+
+def _net_timing(b: object, h: int, w: int, cfg: BenchConfig) -> dict[str, float | None]:
+    """``net_ms`` / ``net_fps``: the network alone on device-resident input, when the backend can."""
+    time_network = getattr(b, "time_network", None)
+    ms = time_network(h, w, cfg.batch, max(cfg.frames // cfg.batch, 20)) if time_network else None
+    if not ms:
+        return {"net_fps": None, "net_ms": None}
+    return {"net_fps": 1000.0 / ms, "net_ms": ms}
 
 
 def bench_model(model: str, backend: str, size: tuple[int, int], cfg: BenchConfig) -> dict[str, object]:
-    """Time ``backend.infer`` on (batch, h, w, 3) uint8 frames; per-frame p50/p95 ms, fps, memory."""
+    """Time ``backend.infer`` on (batch, h, w, 3) uint8 frames; per-frame p50/p95 ms, fps, memory.
+
+    On a backend with ``time_network`` (torch on CUDA) also the network alone (``net_fps``).
+    """
     from .backends import create_backend
 
     w, h = size
     frames = np.random.default_rng(0).integers(0, 256, (cfg.batch, h, w, 3), dtype=np.uint8)
+    net = _random_net(model, cfg)
+    torch = _cuda()
+    if torch is not None:
+        torch.cuda.reset_peak_memory_stats()  # this case's peak, not the largest case's so far
     with RssSampler() as rss:
-        b = create_backend(backend, model)
+        b = create_backend(backend, model, net=net)
         try:
             b.prepare(h, w, cfg.batch)
             for _ in range(cfg.warmup):
@@ -100,6 +142,7 @@ def bench_model(model: str, backend: str, size: tuple[int, int], cfg: BenchConfi
                 times.append((time.perf_counter() - t0) * 1000 / cfg.batch)
                 done += cfg.batch
             seconds = time.perf_counter() - start
+            net_timing = _net_timing(b, h, w, cfg)
             name = b.name
         finally:
             b.close()
@@ -109,8 +152,10 @@ def bench_model(model: str, backend: str, size: tuple[int, int], cfg: BenchConfi
         "backend_used": name,
         "size": f"{w}x{h}",
         "out_size": f"{4 * w}x{4 * h}",
+        "random_weights": net is not None,
         "model_fps": done / seconds,
         **{f"model_{k}": v for k, v in _percentiles(times).items()},
+        **net_timing,
         "peak_rss_mb": rss.peak_mb,
         "gpu_peak_mb": _gpu_peak_mb(),
     }
@@ -137,6 +182,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, object]:
                     }
                 results.append(row)
         if clip is not None:
+            results.append(_bench_encoder(clip, cfg))
             ff = _bench_ffmpeg(clip, cfg)
             if ff:
                 results.append(ff)
@@ -202,15 +248,80 @@ def _bench_e2e(model: str, backend: str, clip: Path, cfg: BenchConfig) -> dict[s
 
     out = clip.with_name(f"out_{model}_{backend}.mp4")
     enc = EncodeConfig(str(out), codec=cfg.codec, crf=cfg.crf, preset=cfg.preset, overwrite=True)
-    stats = upscale_file(
-        DecodeConfig(str(clip)),
-        enc,
-        ModelConfig(model=model, backend=backend),
-        PipelineConfig(batch=cfg.batch),
-    ).to_dict()
+    net = _random_net(model, cfg)
+    b = None
+    if net is not None:
+        from .backends import create_backend
+
+        b = create_backend(backend, model, net=net)
+    try:
+        stats = upscale_file(
+            DecodeConfig(str(clip)),
+            enc,
+            ModelConfig(model=model, backend=backend),
+            PipelineConfig(batch=cfg.batch),
+            backend=b,
+        ).to_dict()
+    finally:
+        if b is not None:
+            b.close()
     out.unlink(missing_ok=True)
     stages = {k: {"p50_ms": v.get("p50_ms"), "p95_ms": v.get("p95_ms")} for k, v in stats["stages"].items()}
     return {"e2e_fps": stats["fps"], "e2e_frames": stats["frames_out"], "e2e_stages": stages}
+
+
+_ENCODER_FRAMES_BYTES = 1 << 30  # at most this much of pre-made output frames (cycled when more)
+
+
+def _output_frames(clip: Path, scale: int) -> tuple[Any, list[np.ndarray], list[tuple[int, int]]]:
+    """The clip's video facts, the bicubic upscales of its first frames (as many as fit in
+    :data:`_ENCODER_FRAMES_BYTES`, at most 120) and every frame's (pts, duration)."""
+    import av
+
+    from .colour import bicubic_up
+    from .config import DecodeConfig
+    from .video.reader import VideoReader, frame_to_rgb
+
+    with VideoReader(DecodeConfig(str(clip))) as reader:
+        info = reader.info
+        keep = max(1, min(120, _ENCODER_FRAMES_BYTES // (3 * scale * scale * info.width * info.height)))
+        frames: list[np.ndarray] = []
+        stamps: list[tuple[int, int]] = []
+        for item in reader.items():
+            if not isinstance(item, av.VideoFrame):
+                continue
+            if len(frames) < keep:
+                frames.append(bicubic_up(frame_to_rgb(item), scale))
+            stamps.append((item.pts, item.duration or 0))
+    return info, frames, stamps
+
+
+def _bench_encoder(clip: Path, cfg: BenchConfig) -> dict[str, object]:
+    """The encoder alone: as many frames as the clip has, at the output size (bicubic upscales of
+    the clip's frames, made before timing), through the same writer and settings as the end-to-end
+    runs (RGB -> YUV conversion, encode, mux). The ceiling of any end-to-end figure."""
+    from .config import EncodeConfig
+    from .video.writer import VideoWriter
+
+    scale = 4
+    info, frames, stamps = _output_frames(clip, scale)
+    out = clip.with_name("out_encoder.mp4")
+    enc = EncodeConfig(str(out), codec=cfg.codec, crf=cfg.crf, preset=cfg.preset, overwrite=True)
+    writer = VideoWriter(enc, info, scale=scale)
+    t0 = time.perf_counter()
+    with writer:
+        for i, (pts, duration) in enumerate(stamps):
+            writer.write(frames[i % len(frames)], pts, duration)
+    seconds = time.perf_counter() - t0
+    out.unlink(missing_ok=True)
+    return {
+        "model": f"encoder alone ({writer.codec} {cfg.preset} crf {cfg.crf})",
+        "backend": "encoder",
+        "size": f"{info.width}x{info.height}",
+        "out_size": f"{scale * info.width}x{scale * info.height}",
+        "e2e_fps": len(stamps) / seconds,
+        "e2e_frames": len(stamps),
+    }
 
 
 def _bench_ffmpeg(clip: Path, cfg: BenchConfig) -> dict[str, object] | None:
@@ -261,27 +372,41 @@ def _num(row: dict[str, object], key: str, fmt: str = ".1f") -> str:
     return format(v, fmt) if isinstance(v, int | float) and v is not None else "-"
 
 
+def _label(row: dict[str, object]) -> str:
+    return f"{row['model']} (random weights)" if row.get("random_weights") else str(row["model"])
+
+
 def format_report(report: dict[str, object]) -> str:
-    """A plain-text table of a :func:`run_bench` report, with the machine in the header."""
+    """A plain-text table of a :func:`run_bench` report, with the machine in the header.
+
+    ``net fps``: the network alone on GPU-resident input (CUDA backends); ``-`` where not measured.
+    """
     m = report["machine"]
     assert isinstance(m, dict)
+    rows: list[dict[str, object]] = report["results"]  # type: ignore[assignment]
     head = f"machine: {m['cpu']}, {m['cores']} cores, GPU: {m['gpu'] or 'none'}; torch {m['torch']}, onnxruntime {m['onnxruntime']}"
-    cols = f"{'model':<28} {'backend':<34} {'size':>9} {'model fps':>10} {'p50 ms':>8} {'p95 ms':>8} {'e2e fps':>8} {'RSS MB':>7}"
+    mw = max([28, *(len(_label(r)) for r in rows)])
+    bw = max([34, *(len(str(r.get("backend_used", r["backend"]))) for r in rows)])
+    cols = (
+        f"{'model':<{mw}} {'backend':<{bw}} {'size':>9} {'model fps':>10} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'net fps':>8} {'e2e fps':>8} {'RSS MB':>7}"
+    )
     lines = [head, cols, "-" * len(cols)]
-    for r in report["results"]:  # type: ignore[union-attr]
+    for r in rows:
         if "error" in r:
-            lines.append(f"{r['model']:<28} {r['backend']:<34} {r['size']:>9}  error: {r['error']}")
+            lines.append(f"{_label(r):<{mw}} {r['backend']:<{bw}} {r['size']:>9}  error: {r['error']}")
             continue
-
         lines.append(
-            f"{r['model']:<28} {r.get('backend_used', r['backend']):<34} {r['size']:>9} {_num(r, 'model_fps'):>10} "
-            f"{_num(r, 'model_p50_ms'):>8} {_num(r, 'model_p95_ms'):>8} {_num(r, 'e2e_fps'):>8} {_num(r, 'peak_rss_mb', '.0f'):>7}"
+            f"{_label(r):<{mw}} {r.get('backend_used', r['backend']):<{bw}} {r['size']:>9} "
+            f"{_num(r, 'model_fps'):>10} {_num(r, 'model_p50_ms'):>8} {_num(r, 'model_p95_ms'):>8} "
+            f"{_num(r, 'net_fps'):>8} {_num(r, 'e2e_fps'):>8} {_num(r, 'peak_rss_mb', '.0f'):>7}"
         )
     return "\n".join(lines)
 
 
 def plot_report(report: dict[str, object], path: Path) -> None:
-    """A horizontal bar chart of model-only and end-to-end frames/s per case, real time marked."""
+    """A horizontal bar chart of frames/s per case (model only, network alone where measured, end
+    to end), real time marked."""
     try:
         import matplotlib
 
@@ -290,23 +415,27 @@ def plot_report(report: dict[str, object], path: Path) -> None:
     except ImportError:
         raise ConfigError("--plot needs matplotlib: pip install matplotlib") from None
     rows = [r for r in report["results"] if "error" not in r]  # type: ignore[union-attr]
-    labels = [f"{r['model']} | {r['backend']} | {r['size']}" for r in rows]
-    model_fps = [r.get("model_fps") or 0 for r in rows]
-    e2e_fps = [r.get("e2e_fps") or 0 for r in rows]
+    labels = [f"{_label(r)} | {r['backend']} | {r['size']}" for r in rows]
+    net_fps = [r.get("net_fps") or 0 for r in rows]
+    series = [
+        ("model only", [r.get("model_fps") or 0 for r in rows]),
+        *([("network alone (input on the GPU)", net_fps)] if any(net_fps) else []),
+        ("end to end (decode, upscale, encode)", [r.get("e2e_fps") or 0 for r in rows]),
+    ]
     y = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * len(rows)))
-    ax.barh(y - 0.2, model_fps, 0.4, label="model only")
-    ax.barh(y + 0.2, e2e_fps, 0.4, label="end to end (decode, upscale, encode)")
-    for yy, a, b in zip(y, model_fps, e2e_fps, strict=True):
-        for off, v in ((-0.2, a), (0.2, b)):
+    bar = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(9, 1.2 + (0.15 + 0.2 * len(series)) * len(rows)))
+    for k, (name, values) in enumerate(series):
+        off = (k - (len(series) - 1) / 2) * bar
+        ax.barh(y + off, values, bar, label=name)
+        for yy, v in zip(y, values, strict=True):
             if v:
                 ax.text(v, yy + off, f" {v:.1f}", va="center", fontsize=8)
+    every = [v for _, values in series for v in values]
     ax.axvline(30, color="grey", ls="--", lw=1, label="30 frames/s (real time)")
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
-    if max(model_fps + e2e_fps, default=0) > 20 * max(
-        min((v for v in model_fps + e2e_fps if v), default=1), 1
-    ):
+    if max(every, default=0) > 20 * max(min((v for v in every if v), default=1), 1):
         ax.set_xscale("log")  # bicubic runs 100x faster than a network: keep the networks readable
     ax.set_xlabel("frames per second (4x output)")
     m = report["machine"]

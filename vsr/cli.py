@@ -129,6 +129,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     b.add_argument("--no-e2e", action="store_true", help="model-only: skip decode -> upscale -> encode runs")
     b.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="time models shipped without trained weights with random ones (speed does not depend on them)",
+    )
+    b.add_argument(
         "--preset", default="veryfast", help="x264 preset of the end-to-end runs (default: veryfast)"
     )
     b.add_argument("--json", default=None, metavar="FILE", help="write the full report as JSON")
@@ -482,6 +487,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         end_to_end=not args.no_e2e,
         input=Path(args.input) if args.input else None,
         preset=args.preset,
+        random_weights=args.random_weights,
     )
     report = run_bench(cfg)
     print(format_report(report))
