@@ -396,3 +396,17 @@ def test_a_failed_capture_end_restores_the_stream_and_the_allocator(monkeypatch,
     assert fake.log[-1] == ("model", "compute"), "the eager run goes to the caller's stream"
     assert fake.current == "compute"
     assert sum("CUDA graph capture failed" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_compile_is_a_cuda_option_and_ignored_on_cpu() -> None:
+    from vsr.backends.torch_backend import TorchBackend
+    from vsr.models.catalogue import get_spec
+
+    b = TorchBackend(get_spec("fast"), device="cpu", compile=True)
+    try:
+        assert not b.compiled and "compiled" not in b.name
+        frames = np.random.default_rng(1).integers(0, 256, (1, 20, 24, 3), dtype=np.uint8)
+        ref = TorchBackend(get_spec("fast"), device="cpu")
+        assert np.array_equal(b.infer(frames), ref.infer(frames))
+    finally:
+        b.close()

@@ -189,3 +189,17 @@ def test_bench_reports_network_only_fps_on_cuda():
     assert row["net_fps"] == pytest.approx(1000.0 / row["net_ms"])
     report = {"machine": {"cpu": "x", "cores": 1, "gpu": "g", "torch": "t", "onnxruntime": None}}
     assert f"{row['net_fps']:.1f}" in format_report({**report, "results": [row]})
+
+
+def test_compiled_network_matches_eager_on_cuda() -> None:
+    frames = np.random.default_rng(2).integers(0, 256, (2, 36, 52, 3), dtype=np.uint8)
+    eager = TorchBackend(get_spec("fast"), device="cuda")
+    compiled = TorchBackend(get_spec("fast"), device="cuda", compile=True)
+    try:
+        assert compiled.compiled and "compiled" in compiled.name
+        a, b = eager.infer(frames).astype(int), compiled.infer(frames).astype(int)
+        assert a.shape == b.shape == (2, 144, 208, 3)
+        assert np.abs(a - b).max() <= 3 and np.abs(a - b).mean() < 0.5
+    finally:
+        eager.close()
+        compiled.close()

@@ -46,6 +46,7 @@ class BenchConfig:
 
     ``random_weights``: time models whose trained weights are not in this build with randomly
     initialised ones (speed does not depend on the weights); their rows say ``random_weights``.
+    ``compile``: torch on CUDA runs the networks through ``torch.compile`` (compile time untimed).
     """
 
     models: tuple[str, ...] = ("bicubic", "fast")
@@ -60,6 +61,7 @@ class BenchConfig:
     preset: str = "veryfast"
     crf: int = 23
     random_weights: bool = False
+    compile: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -128,7 +130,7 @@ def bench_model(model: str, backend: str, size: tuple[int, int], cfg: BenchConfi
     if torch is not None:
         torch.cuda.reset_peak_memory_stats()  # this case's peak, not the largest case's so far
     with RssSampler() as rss:
-        b = create_backend(backend, model, net=net)
+        b = create_backend(backend, model, net=net, compile=cfg.compile)
         try:
             b.prepare(h, w, cfg.batch)
             for _ in range(cfg.warmup):
@@ -253,12 +255,12 @@ def _bench_e2e(model: str, backend: str, clip: Path, cfg: BenchConfig) -> dict[s
     if net is not None:
         from .backends import create_backend
 
-        b = create_backend(backend, model, net=net)
+        b = create_backend(backend, model, net=net, compile=cfg.compile)
     try:
         stats = upscale_file(
             DecodeConfig(str(clip)),
             enc,
-            ModelConfig(model=model, backend=backend),
+            ModelConfig(model=model, backend=backend, compile=cfg.compile),
             PipelineConfig(batch=cfg.batch),
             backend=b,
         ).to_dict()

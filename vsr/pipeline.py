@@ -145,7 +145,12 @@ def upscale_file(
         own = backend is None
         if backend is None:
             backend = create_backend(
-                model.backend, spec, device=model.device, tile=model.tile, threads=model.threads
+                model.backend,
+                spec,
+                device=model.device,
+                tile=model.tile,
+                threads=model.threads,
+                compile=model.compile,
             )
         try:
             with writer:

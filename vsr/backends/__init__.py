@@ -69,6 +69,7 @@ def create_backend(
     net: object | None = None,
     fp16: bool | None = None,
     profile: str | None = None,
+    compile: bool = False,
 ) -> Backend:
     """Build the backend ``name`` (auto, torch, onnx, tensorrt) serving catalogue ``model``.
 
@@ -76,14 +77,23 @@ def create_backend(
     None = the backend's default (FP16 on CUDA for FP16-safe models); ``profile``: a TensorRT shape
     profile from ``engines/profiles.toml`` (default: picked per frame size). When ``auto`` chose
     TensorRT and it cannot start (engine build or parity failure), it falls back to torch on CUDA
-    and says so. Raises
+    and says so. ``compile``: torch on CUDA runs the network through ``torch.compile``. Raises
     :class:`ConfigError` for unknown names and :class:`BackendError` when the backend cannot run.
     The chosen backend's ``name`` attribute says what runs; ``auto`` logs why it chose it.
     """
     spec = get_spec(model) if isinstance(model, str) else model
     concrete, why = resolve_backend(name, spec)
     backend = _build(
-        concrete, name, spec, device=device, tile=tile, threads=threads, net=net, fp16=fp16, profile=profile
+        concrete,
+        name,
+        spec,
+        device=device,
+        tile=tile,
+        threads=threads,
+        net=net,
+        fp16=fp16,
+        profile=profile,
+        compile=compile,
     )
     if name == "auto":
         log.info("backend auto -> %s (%s)", backend.name, why)
@@ -101,6 +111,7 @@ def _build(
     net: object | None,
     fp16: bool | None,
     profile: str | None,
+    compile: bool = False,
 ) -> Backend:
     if concrete == "bicubic":
         from .bicubic import BicubicBackend
@@ -111,7 +122,9 @@ def _build(
             raise BackendError("torch backend needs PyTorch: pip install torch")
         from .torch_backend import TorchBackend
 
-        return TorchBackend(spec, device=device, tile=tile, threads=threads, net=net, fp16=fp16)
+        return TorchBackend(
+            spec, device=device, tile=tile, threads=threads, net=net, fp16=fp16, compile=compile
+        )
     if concrete == "onnx":
         from .onnx_backend import OnnxBackend
 
@@ -131,4 +144,6 @@ def _build(
         log.warning("TensorRT could not start (%s); falling back to torch on CUDA", exc)
         from .torch_backend import TorchBackend
 
-        return TorchBackend(spec, device="cuda", tile=tile, threads=threads, net=net, fp16=fp16)
+        return TorchBackend(
+            spec, device="cuda", tile=tile, threads=threads, net=net, fp16=fp16, compile=compile
+        )
