@@ -102,19 +102,27 @@ def _recipe(cfg: dict[str, Any] | None) -> list[str]:
     if not cfg:
         return []
     d, p = cfg["data"], cfg["pixel"]
-    decay = (
-        f"held, then cosine from step {p['decay_start']:,}" if p["decay_start"] > p["warmup"] else "cosine"
-    )
-    lines = [
-        f"- recipe: {d['patch']} px LR crops x {d['batch']} per step; {p['loss']} loss, {p['switch_loss']} "
-        f"from {p['switch_at']:.0%} of {p['steps']:,} steps; Adam lr {p['lr']:g} ({p['warmup']} warm-up steps, "
-        f"{decay}, to {p['lr_min']:g}); EMA {cfg['ema']} of the weights (exported)"
-    ]
+    lines = []
+    if p["steps"]:
+        decay = (
+            f"held, then cosine from step {p['decay_start']:,}"
+            if p["decay_start"] > p["warmup"]
+            else "cosine"
+        )
+        lines.append(
+            f"- recipe: {d['patch']} px LR crops x {d['batch']} per step; {p['loss']} loss, {p['switch_loss']} "
+            f"from {p['switch_at']:.0%} of {p['steps']:,} steps; Adam lr {p['lr']:g} ({p['warmup']} warm-up "
+            f"steps, {decay}, to {p['lr_min']:g}); EMA {cfg['ema']} of the weights (exported)"
+        )
+    if cfg.get("init_from"):
+        lines.append(f"- initialised from the EMA generator of `{cfg['init_from']}`")
     if cfg["gan"]["steps"]:
         g = cfg["gan"]
         lines.append(
-            f"- adversarial stage: {g['steps']:,} steps, content {g['content_weight']:g}, "
-            f"adversarial {g['adv_weight']:g} ({'relativistic' if g['relativistic'] else 'standard'} GAN)"
+            f"- adversarial stage: {g['steps']:,} steps of {d['patch']} px LR crops x {d['batch']}; Adam lr "
+            f"{g['lr']:g} (cosine to {g['lr_min']:g}); generator loss {g['pixel_weight']:g} x {g['pixel_loss']} "
+            f"+ {g['content_weight']:g} x VGG19 phi_5,4 + {g['adv_weight']:g} x adversarial "
+            f"({'relativistic average' if g['relativistic'] else 'standard'} GAN); EMA {cfg['ema']} (exported)"
         )
     return lines
 
