@@ -27,7 +27,7 @@ from vsr.backends import create_backend
 from vsr.face import FaceRegionUpscaler, FaceTracker, create_detector
 from vsr.imresize import imresize
 from vsr.metrics import flicker, luma, psnr_y
-from vsr.models.catalogue import WEIGHTS_DIR, new_network
+from vsr.models.catalogue import WEIGHTS_DIR, get_spec, new_network
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEO = REPO.parent / "shared" / "data" / "video"
@@ -181,11 +181,15 @@ def methods(
 
     out: dict[str, Callable[[], Upscale]] = {"(a) bicubic": lambda: whole("bicubic")}
     if fast is not None:
-        out["(b)=(d) fast, whole frame"] = lambda: whole("fast", fast)
-        out["(c) face mode: fast on faces, bicubic elsewhere"] = lambda: face_mode("fast", fast)
-    rnd = new_network("compact").eval()
-    out["compact whole frame (random weights: speed only)"] = lambda: whole("compact", rnd)
-    out["face mode: compact on faces, bicubic elsewhere (speed only)"] = lambda: face_mode("compact", rnd)
+        out["(b) fast, whole frame"] = lambda: whole("fast", fast)
+        out["face mode: fast on faces, bicubic elsewhere"] = lambda: face_mode("fast", fast)
+    if get_spec("compact").has_weights:
+        out["(c) face mode: compact on faces, bicubic elsewhere"] = lambda: face_mode("compact", None)
+        out["(d) compact, whole frame"] = lambda: whole("compact")
+    else:
+        rnd = new_network("compact").eval()
+        out["compact whole frame (random weights: speed only)"] = lambda: whole("compact", rnd)
+        out["face mode: compact on faces, bicubic elsewhere (speed only)"] = lambda: face_mode("compact", rnd)
     return out
 
 

@@ -389,3 +389,20 @@ def test_face_stats_empty_and_one_euro_converges() -> None:
     f = OneEuroFilter(np.zeros(2))
     out = [f(np.array([10.0, -10.0])) for _ in range(60)]
     assert np.all(np.abs(out[-1] - [10, -10]) < 0.5) and abs(out[0][0]) < 10  # smooth, then there
+
+
+def test_best_face_model_fits_the_deadline():
+    from vsr.face import best_face_model
+
+    assert best_face_model(cuda=True) == "compact"
+    assert best_face_model(cuda=True, live=True) == "compact"
+    assert best_face_model(cuda=False) == "compact"  # a file has no deadline: the better faces
+    assert best_face_model(cuda=False, live=True) == "fast"  # compact cannot keep a CPU frame rate
+
+
+def test_best_face_model_falls_back_when_weights_are_missing(monkeypatch, tmp_path):
+    from vsr.face import best_face_model
+    from vsr.models import catalogue
+
+    monkeypatch.setattr(catalogue, "WEIGHTS_DIR", tmp_path)
+    assert best_face_model(cuda=False) == "fast"

@@ -308,12 +308,14 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     return 0
 
 
-def _face_upscaler(args: argparse.Namespace, model: ModelConfig):  # -> FaceRegionUpscaler
+def _face_upscaler(
+    args: argparse.Namespace, model: ModelConfig, *, live: bool = False
+):  # -> FaceRegionUpscaler
     from .face import face_upscaler_for
 
     fc = _face_config(args)
     assert fc is not None
-    up = face_upscaler_for(fc, backend=model.backend, threads=model.threads)
+    up = face_upscaler_for(fc, backend=model.backend, threads=model.threads, live=live)
     log.info(
         "face mode: %s on faces, %s elsewhere, %s detector",
         up.face.info.name,
@@ -377,7 +379,7 @@ def _stream_face_tiers(args: argparse.Namespace) -> list:
     """Face mode on a live stream: the face-region upscaler, then bicubic as the budget's floor."""
     from .backends import create_backend
 
-    up = _face_upscaler(args, ModelConfig(backend=args.backend, threads=args.threads))
+    up = _face_upscaler(args, ModelConfig(backend=args.backend, threads=args.threads), live=True)
     return [(up.info.name, up), ("bicubic", create_backend("auto", "bicubic"))]
 
 

@@ -47,7 +47,7 @@ def build_webcam_tiers(cfg: WebcamConfig) -> list[tuple[str, Backend]]:
         )
     from ..face import face_upscaler_for
 
-    up = face_upscaler_for(cfg.face, backend=cfg.backend, threads=cfg.threads)
+    up = face_upscaler_for(cfg.face, backend=cfg.backend, threads=cfg.threads, live=True)
     return [(up.info.name, up), ("bicubic", create_backend("auto", "bicubic"))]
 
 
