@@ -52,7 +52,7 @@ def test_all_shipped_configs_parse() -> None:
     assert {"fast", "compact", "srresnet", "srgan"} <= names
     for path in CONFIGS.glob("*.toml"):
         cfg = load_config(path)
-        assert cfg.model == path.stem.split("_")[0] and cfg.total_steps > 0
+        assert cfg.model in (path.stem.split("_")[0], path.stem.replace("_", "-")) and cfg.total_steps > 0
     assert load_config(CONFIGS / "srgan.toml").gan.steps > 0
 
 
@@ -107,10 +107,23 @@ def test_device_crops_equal_host_crops(image_dir: Path) -> None:
         assert host.state_dict() == dev.state_dict()
 
 
+def test_init_from_a_smaller_relative_loads_the_matching_layers() -> None:
+    from training.train import init_matching
+    from vsr.models.catalogue import new_network
+
+    torch.manual_seed(0)
+    parent, child = new_network("fast"), new_network("fast-lite")
+    left = init_matching(child, parent.state_dict())
+    assert left == ["body.6.bias", "body.6.weight"]  # the output conv: 32 -> 16 in both, but a new place
+    assert torch.equal(child.body[2].weight, parent.body[2].weight)
+    with pytest.raises(ValueError, match="no tensor"):
+        init_matching(child, {"x": torch.zeros(1)})
+
+
 def test_time_budget_fits_the_schedule_and_survives_resume(image_dir: Path, tmp_path: Path) -> None:
     cfg = replace(_config(image_dir, tmp_path / "a", steps=100_000, warmup=20), val_every=50)
     trainer = Trainer(cfg)
-    steps = trainer.fit_to_budget(6.0, calibration=10)
+    steps = trainer.fit_to_budget(30.0, calibration=10)  # only the 10 calibration steps run here
     assert trainer.step == 10 and 10 < steps < 100_000 and steps % 100 == 0
     assert trainer.cfg.pixel.steps == steps == trainer.budget_steps
     # the cosine now ends at the fitted step: lr_min there, the peak just after warm-up

@@ -33,7 +33,7 @@ from .data import CropSampler, load_folders
 from .losses import high_frequency_loss, pixel_loss
 from .runlog import RunLog
 
-__all__ = ["Trainer", "cosine_schedule", "main"]
+__all__ = ["Trainer", "cosine_schedule", "init_matching", "main"]
 
 log = logging.getLogger("training")
 
@@ -56,6 +56,25 @@ def cosine_schedule(warmup: int, steps: int, lr: float, lr_min: float, decay_sta
     return factor
 
 
+def init_matching(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Load the tensors of ``state`` whose name and shape match ``net``'s; returns the names left alone.
+
+    Equal architectures load completely (srresnet -> srgan); a smaller relative (fast -> fast-lite)
+    starts from its parent's matching layers, the rest keeps its random initialisation (logged).
+    """
+    own = net.state_dict()
+    take = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not take:
+        raise ValueError("init_from: no tensor of the checkpoint matches this network")
+    net.load_state_dict(take, strict=False)
+    left = sorted(set(own) - set(take))
+    if left:
+        log.info(
+            "init_from: %d tensors loaded, %d left at random init: %s", len(take), len(left), ", ".join(left)
+        )
+    return left
+
+
 class Trainer:
     """One training run: networks, optimisers, data, EMA, logging and checkpoints."""
 
@@ -72,7 +91,7 @@ class Trainer:
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.net = new_network(self.spec.arch).to(self.device, memory_format=self.memory_format)
         if cfg.init_from:
-            self.net.load_state_dict(load_checkpoint(cfg.path(cfg.init_from))["ema"])
+            init_matching(self.net, load_checkpoint(cfg.path(cfg.init_from))["ema"])
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.opt = self._adam(self.net, cfg.pixel.lr, cfg.pixel.betas, cfg.pixel.weight_decay)
         p = cfg.pixel

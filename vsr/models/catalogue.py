@@ -19,7 +19,7 @@ __all__ = ["CATALOGUE", "WEIGHTS_DIR", "ModelSpec", "build_model", "get_spec", "
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
-Arch = Literal["bicubic", "fast", "compact", "srresnet"]
+Arch = Literal["bicubic", "fast", "fast-lite", "compact", "srresnet"]
 Colour = Literal["rgb", "y"]
 
 
@@ -98,6 +98,18 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         cpu_backend="torch",
     ),
     ModelSpec(
+        name="fast-lite",
+        arch="fast-lite",
+        description="fast with one 32-feature layer fewer (-24% MACs): the 35 frames/s CPU tier",
+        colour="y",
+        params=29_088,
+        macs_per_pixel=28_848,
+        weights="fast-lite.safetensors",
+        tier="cpu",
+        receptive_radius=5,
+        cpu_backend="torch",
+    ),
+    ModelSpec(
         name="compact",
         arch="compact",
         description="SRVGG-style stack of 16 3x3 convs (64 features): the GPU real-time tier",
@@ -152,6 +164,8 @@ def new_network(arch: Arch) -> nn.Module:
 
     if arch == "fast":
         return FastNet()
+    if arch == "fast-lite":
+        return FastNet(widths=(48, 32, 32))
     if arch == "compact":
         return CompactNet()
     if arch == "srresnet":
