@@ -21,7 +21,7 @@ SinkKind = Literal["pipe", "mpegts", "flv", "hls"]
 
 _TS_SCHEMES = ("tcp://", "udp://", "srt://", "rist://")
 _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
-_TIER_ORDER = ("bicubic", "fast", "compact", "srresnet")
+_TIER_ORDER = ("bicubic", "fast-lite", "fast", "compact", "srresnet")
 
 
 def sink_kind(output: str, fmt: str | None = None) -> SinkKind:
@@ -54,7 +54,7 @@ def sink_kind(output: str, fmt: str | None = None) -> SinkKind:
 def tier_chain(model: str) -> tuple[str, ...]:
     """The models the budget controller may use, best first, ending in ``bicubic``.
 
-    ``compact`` -> ``("compact", "fast", "bicubic")``. Quality models beyond ``srresnet`` (srgan)
+    ``compact`` -> ``("compact", "fast", "fast-lite", "bicubic")``. Quality models beyond ``srresnet`` (srgan)
     fall back like ``srresnet``.
     """
     spec = get_spec(model)
