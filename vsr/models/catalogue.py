@@ -105,6 +105,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         params=29_088,
         macs_per_pixel=28_848,
         weights="fast-lite.safetensors",
+        sha256="87c1c869a19a328f8884732377305ef63da046ba3515cd7bad1bb40a057440fd",
         tier="cpu",
         receptive_radius=5,
         cpu_backend="torch",
