@@ -129,6 +129,25 @@ def test_controller_hysteresis_upgrades_only_after_a_run_of_good_frames() -> Non
     assert [c.choose(0.0, 0) for _ in range(10)] == [1] * 10  # not sustainable: no upgrade
 
 
+def test_controller_probes_in_warm_bursts_and_upgrades_to_a_tier_that_keeps_up() -> None:
+    """A tier that is slow only when cold (first frame after a pause) still gets back in."""
+    c = BudgetController(["fast", "bicubic"], budget_s=0.150, probe_every=5, probe_frames=3)
+    for t in np.arange(0.0, 1.0, 1 / 30):
+        c.observe_arrival(float(t))  # a 33 ms frame interval
+    c.infer[0].value, c.infer[1].value = 0.041, 0.001  # fast as first measured: cold, too slow to keep up
+    c.level = 1
+    picks = []
+    for _ in range(60):
+        tier = c.choose(0.005, 0)
+        picks.append(tier)
+        # the first frame of each probe burst is cold (45 ms), the next ones warm (25 ms)
+        c.observe_infer(tier, 0.001 if tier == 1 else (0.045 if picks[-2:-1] != [0] else 0.025))
+    assert picks[4:7] == [0, 0, 0]  # one probe: a burst of three frames
+    assert c.infer[0].get() < 0.033  # the cold frames were not folded in
+    assert picks[-10:] == [0] * 10  # upgraded: fast keeps up with the input when warm
+    assert c.choose(0.005, 2) == 0  # at level 0 nothing probes
+
+
 # -- configuration ------------------------------------------------------------------------------
 
 
