@@ -18,10 +18,12 @@ SET14 = Path(__file__).resolve().parents[2] / "shared" / "data" / "val" / "Set14
 
 
 @pytest.mark.skipif(not SET14.is_dir(), reason=f"benchmark images not found at {SET14}")
-@pytest.mark.skipif(not get_spec("fast-stream").has_weights, reason="fast-stream weights not shipped")
-def test_fast_stream_beats_fast_and_bicubic_on_jpeg_damaged_input():
+@pytest.mark.parametrize(("stream", "clean"), [("fast-stream", "fast"), ("fast-lite-stream", "fast-lite")])
+def test_stream_model_beats_its_clean_parent_and_bicubic_on_jpeg_damaged_input(stream, clean):
     pytest.importorskip("torch")
-    models = ("fast-stream", "fast", "bicubic")
+    if not get_spec(stream).has_weights:
+        pytest.skip(f"{stream} weights not shipped")
+    models = (stream, clean, "bicubic")
     backends = {m: create_backend("torch" if m != "bicubic" else "auto", m) for m in models}
     scores: dict[str, list[float]] = {m: [] for m in models}
     for path in sorted(SET14.glob("*.png")):
@@ -35,8 +37,8 @@ def test_fast_stream_beats_fast_and_bicubic_on_jpeg_damaged_input():
         for m, b in backends.items():
             scores[m].append(psnr(luma(hr), luma(b.infer(lr[None])[0]), 4))
     mean = {m: float(np.mean(v)) for m, v in scores.items()}
-    assert len(scores["fast"]) == 13
-    assert mean["fast-stream"] > mean["fast"] + 0.3, mean
-    assert mean["fast-stream"] > mean["bicubic"] + 0.3, mean
-    wins = sum(a > b for a, b in zip(scores["fast-stream"], scores["bicubic"], strict=True))
-    assert wins >= 12, f"fast-stream beat bicubic on {wins}/13 images"
+    assert len(scores[clean]) == 13
+    assert mean[stream] > mean[clean] + 0.3, mean
+    assert mean[stream] > mean["bicubic"] + 0.3, mean
+    wins = sum(a > b for a, b in zip(scores[stream], scores["bicubic"], strict=True))
+    assert wins >= 12, f"{stream} beat bicubic on {wins}/13 images"

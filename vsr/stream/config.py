@@ -81,7 +81,7 @@ class StreamConfig:
 
     input: str
     output: str
-    model: str = "fast-stream"
+    model: str = "fast-lite-stream"
     backend: str = "auto"
     format: str | None = None
     input_format: str | None = None
