@@ -37,7 +37,7 @@ from .sink import LiveSink, ReceiverGone
 from .source import Arrival, LiveSource
 from .stats import LiveStats
 
-__all__ = ["build_tiers", "owned_tiers", "run_stream", "warm_up_tiers"]
+__all__ = ["LiveRunState", "build_tiers", "owned_tiers", "run_stream", "warm_up_tiers"]
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,26 @@ def owned_tiers(
             backend.close()
 
 
-class _LiveRun:
+class LiveRunState:
+    """What every live run (stream, webcam) holds: its tiers' backends, the budget controller over
+    them, the statistics, the stop event, the status callback and the errors of its threads."""
+
+    def __init__(
+        self,
+        tiers: Sequence[tuple[str, Backend]],
+        budget_ms: float,
+        stop: threading.Event,
+        on_status: StatusFn | None,
+        status_every_s: float,
+    ) -> None:
+        self.stop, self.on_status, self.status_every_s = stop, on_status, status_every_s
+        self.backends = [b for _, b in tiers]
+        self.controller = BudgetController([n for n, _ in tiers], budget_ms / 1000.0)
+        self.stats = LiveStats(self.controller)
+        self.errors: list[BaseException] = []
+
+
+class _LiveRun(LiveRunState):
     """The state of one live run: source, sink, queues, controller, stats and the stage bodies."""
 
     def __init__(
@@ -125,15 +144,12 @@ class _LiveRun:
         on_status: StatusFn | None,
         status_every_s: float,
     ) -> None:
-        self.cfg, self.stop, self.on_status, self.status_every_s = cfg, stop, on_status, status_every_s
-        self.backends = [b for _, b in tiers]
-        self.controller = BudgetController([n for n, _ in tiers], cfg.latency_budget_ms / 1000.0)
-        self.stats = LiveStats(self.controller)
+        super().__init__(tiers, cfg.latency_budget_ms, stop, on_status, status_every_s)
+        self.cfg = cfg
         self.q_in = FrameQueue(max_frames=4)
         self.q_out: queue.Queue = queue.Queue(maxsize=4)
         self.abort = threading.Event()
         self.live = threading.Event()  # set once the models are warm: frames before it are skipped
-        self.errors: list[BaseException] = []
 
     def run(self) -> LiveStats:
         with LiveSource(self.cfg, self.stop) as source:

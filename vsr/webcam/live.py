@@ -24,8 +24,8 @@ import numpy as np
 
 from ..backends import create_backend
 from ..backends.base import Backend
-from ..stream import DROP, BudgetController, LiveStats, StreamConfig, build_tiers
-from ..stream.live import owned_tiers, warm_up_tiers
+from ..stream import DROP, LiveStats, StreamConfig, build_tiers
+from ..stream.live import LiveRunState, owned_tiers, warm_up_tiers
 from ..stream.queues import CLOSED, FrameQueue, LiveFrame
 from .capture import Captured, open_source
 from .config import WebcamConfig
@@ -74,7 +74,7 @@ def run_webcam(
         return _WebcamRun(cfg, ready, stop or threading.Event(), on_status, status_every_s).run()
 
 
-class _WebcamRun:
+class _WebcamRun(LiveRunState):
     """The state of one webcam session."""
 
     def __init__(
@@ -85,12 +85,9 @@ class _WebcamRun:
         on_status: StatusFn | None,
         status_every_s: float,
     ) -> None:
-        self.cfg, self.stop, self.on_status, self.status_every_s = cfg, stop, on_status, status_every_s
-        self.backends = [b for _, b in tiers]
-        self.controller = BudgetController([n for n, _ in tiers], cfg.latency_budget_ms / 1000.0)
-        self.stats = LiveStats(self.controller)
+        super().__init__(tiers, cfg.latency_budget_ms, stop, on_status, status_every_s)
+        self.cfg = cfg
         self.queue = FrameQueue(max_frames=2)
-        self.errors: list[BaseException] = []
         self._left_at_stop = 0
 
     def run(self) -> LiveStats:
