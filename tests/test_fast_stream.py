@@ -18,8 +18,15 @@ SET14 = Path(__file__).resolve().parents[2] / "shared" / "data" / "val" / "Set14
 
 
 @pytest.mark.skipif(not SET14.is_dir(), reason=f"benchmark images not found at {SET14}")
-@pytest.mark.parametrize(("stream", "clean"), [("fast-stream", "fast"), ("fast-lite-stream", "fast-lite")])
-def test_stream_model_beats_its_clean_parent_and_bicubic_on_jpeg_damaged_input(stream, clean):
+@pytest.mark.parametrize(
+    ("stream", "clean", "gain"),
+    [
+        ("fast-stream", "fast", 0.3),
+        ("fast-lite-stream", "fast-lite", 0.3),
+        ("fast-tiny-stream", "fast-tiny", 0.2),
+    ],
+)
+def test_stream_model_beats_its_clean_parent_and_bicubic_on_jpeg_damaged_input(stream, clean, gain):
     pytest.importorskip("torch")
     if not get_spec(stream).has_weights:
         pytest.skip(f"{stream} weights not shipped")
@@ -38,7 +45,7 @@ def test_stream_model_beats_its_clean_parent_and_bicubic_on_jpeg_damaged_input(s
             scores[m].append(psnr(luma(hr), luma(b.infer(lr[None])[0]), 4))
     mean = {m: float(np.mean(v)) for m, v in scores.items()}
     assert len(scores[clean]) == 13
-    assert mean[stream] > mean[clean] + 0.3, mean
-    assert mean[stream] > mean["bicubic"] + 0.3, mean
+    assert mean[stream] > mean[clean] + gain, mean
+    assert mean[stream] > mean["bicubic"] + gain, mean
     wins = sum(a > b for a, b in zip(scores[stream], scores["bicubic"], strict=True))
     assert wins >= 12, f"{stream} beat bicubic on {wins}/13 images"
