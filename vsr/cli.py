@@ -177,7 +177,7 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
         metavar="OUTPUT",
         help="- (stdout, MPEG-TS), tcp/udp/srt URL (MPEG-TS), rtmp URL, or a directory (HLS)",
     )
-    _add_live_model_flags(s, "fast-lite-stream", "fast-lite-stream, trained for compressed input")
+    _add_live_model_flags(s, "fast-tiny-stream", "fast-tiny-stream, trained for compressed input")
     s.add_argument("--format", default=None, choices=("mpegts", "flv", "hls"), help="force the output muxer")
     s.add_argument("--input-format", default=None, help="force the input demuxer")
     s.add_argument("--reconnect", action="store_true", help="reconnect to a stalled or closed input")

@@ -21,7 +21,7 @@ SinkKind = Literal["pipe", "mpegts", "flv", "hls"]
 
 _TS_SCHEMES = ("tcp://", "udp://", "srt://", "rist://")
 _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
-_TIER_ORDER = ("bicubic", "fast-lite", "fast", "compact", "srresnet")
+_TIER_ORDER = ("bicubic", "fast-tiny", "fast-lite", "fast", "compact", "srresnet")
 
 
 def sink_kind(output: str, fmt: str | None = None) -> SinkKind:
@@ -54,14 +54,17 @@ def sink_kind(output: str, fmt: str | None = None) -> SinkKind:
 def tier_chain(model: str) -> tuple[str, ...]:
     """The models the budget controller may use, best first, ending in ``bicubic``.
 
-    ``compact`` -> ``("compact", "fast", "fast-lite", "bicubic")``. Quality models beyond ``srresnet`` (srgan)
-    fall back like ``srresnet``.
+    ``compact`` -> ``("compact", "fast", "fast-lite", "fast-tiny", "bicubic")``; a ``-stream``
+    model falls back to the ``-stream`` variants of the cheaper tiers where they exist. Quality
+    models beyond ``srresnet`` (srgan) fall back like ``srresnet``.
     """
     spec = get_spec(model)
     rank = _TIER_ORDER.index(spec.arch) if spec.arch in _TIER_ORDER else len(_TIER_ORDER)
     cheaper = [name for name in reversed(_TIER_ORDER[:rank]) if name != model]
-    chain = [model, *cheaper]
     known = {s.name for s in CATALOGUE}
+    if model.endswith("-stream"):  # a model trained for compressed input falls back to its kind
+        cheaper = [f"{n}-stream" if f"{n}-stream" in known else n for n in cheaper]
+    chain = [model, *cheaper]
     return tuple(n for n in chain if n in known)
 
 
@@ -81,7 +84,7 @@ class StreamConfig:
 
     input: str
     output: str
-    model: str = "fast-lite-stream"
+    model: str = "fast-tiny-stream"
     backend: str = "auto"
     format: str | None = None
     input_format: str | None = None
