@@ -9,7 +9,6 @@ a reconnect timestamps are shifted so the output timeline continues (never goes 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -20,6 +19,7 @@ from fractions import Fraction
 import av
 
 from ..errors import InputError
+from ..video.reader import close_quietly
 from .config import StreamConfig
 
 __all__ = ["Arrival", "LiveSource", "low_delay_options"]
@@ -81,9 +81,7 @@ class LiveSource:
     def close(self) -> None:
         """Close the input. Idempotent."""
         container, self._container = self._container, None
-        if container is not None:
-            with contextlib.suppress(av.error.FFmpegError, OSError):
-                container.close()
+        close_quietly(container)
 
     @property
     def url(self) -> str:

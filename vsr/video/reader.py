@@ -8,6 +8,7 @@ with a warning instead of an error.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -21,13 +22,20 @@ from ..config import DecodeConfig
 from ..errors import InputError
 from .meta import ColourTags, SourceTags, VideoInfo, display_matrix
 
-__all__ = ["PASSTHROUGH_TYPES", "Item", "VideoReader", "frame_to_rgb"]
+__all__ = ["PASSTHROUGH_TYPES", "Item", "VideoReader", "close_quietly", "frame_to_rgb"]
 
 log = logging.getLogger(__name__)
 
 PASSTHROUGH_TYPES = ("audio", "subtitle")
 Item = av.VideoFrame | av.Packet
 _TEXT_DEMUXERS = ("tty",)
+
+
+def close_quietly(container: av.container.Container | None) -> None:
+    """Close a PyAV container, ignoring the errors of one whose peer or file is already gone."""
+    if container is not None:
+        with contextlib.suppress(av.error.FFmpegError, OSError):
+            container.close()
 
 
 def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:

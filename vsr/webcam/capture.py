@@ -8,7 +8,6 @@ so the whole live path can be tested without a camera. Cameras pace themselves.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -21,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..stream.source import low_delay_options
+from ..video.reader import close_quietly
 from .config import WebcamConfig, default_camera
 
 __all__ = ["Captured", "FileSource", "OpenCVCamera", "PyAVCamera", "RatePicker", "open_source"]
@@ -90,9 +90,7 @@ class _AVSource:
     def close(self) -> None:
         """Close the input. Idempotent."""
         container, self._container = self._container, None
-        if container is not None:
-            with contextlib.suppress(av.error.FFmpegError, OSError):
-                container.close()
+        close_quietly(container)
 
     def _decoded(self, stop: threading.Event) -> Iterator[av.VideoFrame]:
         assert self._container is not None
