@@ -21,6 +21,7 @@ import sys
 import threading
 from pathlib import Path
 
+from vsr.alloc import keep_freed_buffers
 from vsr.backends import create_backend
 from vsr.backends.base import Backend
 from vsr.models.catalogue import get_spec, new_network
@@ -81,6 +82,7 @@ def line(model: str, s: dict) -> str:
 
 
 def main() -> int:
+    keep_freed_buffers()  # as `vsr` does
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", nargs="+", default=["fast", "compact"])
     p.add_argument("--seconds", type=float, default=60.0)

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import av
 
 from . import __version__
+from .alloc import keep_freed_buffers
 from .backends import BACKEND_NAMES
 from .config import DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
 from .errors import ConfigError, VsrError
@@ -548,6 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``vsr`` command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose, getattr(args, "quiet", False))
+    keep_freed_buffers()  # frame-sized buffers stay on the heap: no page faults per frame (vsr.alloc)
     try:
         return _dispatch(args)
     finally:  # an in-process caller (tests, embedding) keeps no handler on a stream it may close
