@@ -120,6 +120,32 @@ def test_init_from_a_smaller_relative_loads_the_matching_layers() -> None:
         init_matching(child, {"x": torch.zeros(1)})
 
 
+def test_init_deepened_starts_as_the_parent_and_can_then_learn() -> None:
+    from training.train import init_deepened
+    from vsr.models.catalogue import new_network
+
+    torch.manual_seed(0)
+    parent, child = new_network("fast").eval(), new_network("fast-plus")
+    # a parent with negative PReLU slopes and non-zero biases, so identity layers are really tested
+    with torch.no_grad():
+        for p in parent.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    inserted = init_deepened(child, parent.state_dict())
+    # fast's output conv moves from body.8 to body.14; body.8, 10, 12 (+ their PReLUs) are new
+    assert inserted == [n for c in (8, 10, 12) for n in (f"body.{c}.weight", f"body.{c}.bias", f"body.{c + 1}.weight")]
+    assert torch.equal(child.body[14].weight, parent.body[8].weight)
+    x = torch.rand(2, 1, 24, 20) - 0.3
+    with torch.no_grad():
+        assert torch.allclose(child.eval()(x), parent(x), atol=1e-6)
+    # the inserted layers are ordinary parameters: one gradient step moves the output
+    child.train()
+    loss = child(x).square().mean()
+    loss.backward()
+    assert child.body[8].weight.grad is not None and child.body[8].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="not a shallower FastNet"):
+        init_deepened(new_network("fast-tiny"), parent.state_dict())
+
+
 def test_time_budget_fits_the_schedule_and_survives_resume(image_dir: Path, tmp_path: Path) -> None:
     cfg = replace(_config(image_dir, tmp_path / "a", steps=100_000, warmup=20), val_every=50)
     trainer = Trainer(cfg)

@@ -96,6 +96,7 @@ class TrainConfig:
     ckpt_every: int = 2000
     keep_ckpts: int = 3
     init_from: str = ""  # a checkpoint whose EMA generator initialises this run (e.g. srresnet -> srgan)
+    init_deepen: bool = False  # init_from is a shallower FastNet: insert identity layers (fast -> fast-plus)
     data: DataConfig = field(default_factory=DataConfig)
     pixel: PixelConfig = field(default_factory=PixelConfig)
     gan: GanConfig = field(default_factory=GanConfig)

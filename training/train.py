@@ -33,7 +33,7 @@ from .data import CropSampler, load_folders
 from .losses import high_frequency_loss, pixel_loss
 from .runlog import RunLog
 
-__all__ = ["Trainer", "cosine_schedule", "init_matching", "main"]
+__all__ = ["Trainer", "cosine_schedule", "init_deepened", "init_matching", "main"]
 
 log = logging.getLogger("training")
 
@@ -75,6 +75,48 @@ def init_matching(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
     return left
 
 
+def init_deepened(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Start a deeper FastNet from a shallower trained one, computing the same function (Net2DeeperNet).
+
+    The parent's convs fill the first and the output positions; every extra 3x3 conv in between
+    starts as the identity (a Dirac kernel, zero bias) followed by a PReLU of slope 1, so the
+    child's output at step 0 equals the parent's and training only has to add to it. Both nets
+    must be ``body``-Sequential FastNets whose extra layers have the width of the parent's last
+    hidden layer. Returns the names of the tensors initialised as identities.
+    """
+    own = net.state_dict()
+    convs = sorted({int(k.split(".")[1]) for k in own if k.endswith(".weight") and own[k].dim() == 4})
+    parent = sorted({int(k.split(".")[1]) for k in state if k.endswith(".weight") and state[k].dim() == 4})
+    if len(convs) < len(parent) or not parent:
+        raise ValueError("init_deepen: the checkpoint is not a shallower FastNet of this network")
+    # parent's hidden convs map to the first positions, its output conv to the last
+    mapping = {p: c for p, c in zip(parent[:-1], convs[: len(parent) - 1])}
+    mapping[parent[-1]] = convs[-1]
+    new_state: dict[str, torch.Tensor] = {}
+    for p, c in mapping.items():
+        for suffix in ("weight", "bias"):
+            new_state[f"body.{c}.{suffix}"] = state[f"body.{p}.{suffix}"]
+        if f"body.{p + 1}.weight" in state and p != parent[-1]:
+            new_state[f"body.{c + 1}.weight"] = state[f"body.{p + 1}.weight"]  # its PReLU
+    inserted: list[str] = []
+    for c in convs[len(parent) - 1 : -1]:
+        w = own[f"body.{c}.weight"]
+        if w.shape[0] != w.shape[1]:
+            raise ValueError(f"init_deepen: inserted conv body.{c} is not square ({tuple(w.shape)})")
+        eye = torch.zeros_like(w)
+        torch.nn.init.dirac_(eye)
+        new_state[f"body.{c}.weight"] = eye
+        new_state[f"body.{c}.bias"] = torch.zeros_like(own[f"body.{c}.bias"])
+        new_state[f"body.{c + 1}.weight"] = torch.ones_like(own[f"body.{c + 1}.weight"])
+        inserted += [f"body.{c}.weight", f"body.{c}.bias", f"body.{c + 1}.weight"]
+    mismatched = [k for k, v in new_state.items() if own[k].shape != v.shape]
+    if mismatched or set(new_state) != set(own):
+        raise ValueError(f"init_deepen: shapes do not line up ({', '.join(mismatched) or 'missing tensors'})")
+    net.load_state_dict(new_state)
+    log.info("init_deepen: %d parent layers loaded, %d identity convs inserted", len(parent), len(inserted) // 3)
+    return inserted
+
+
 class Trainer:
     """One training run: networks, optimisers, data, EMA, logging and checkpoints."""
 
@@ -91,7 +133,11 @@ class Trainer:
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.net = new_network(self.spec.arch).to(self.device, memory_format=self.memory_format)
         if cfg.init_from:
-            init_matching(self.net, load_checkpoint(cfg.path(cfg.init_from))["ema"])
+            parent = load_checkpoint(cfg.path(cfg.init_from))["ema"]
+            if cfg.init_deepen:
+                init_deepened(self.net, parent)
+            else:
+                init_matching(self.net, parent)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.opt = self._adam(self.net, cfg.pixel.lr, cfg.pixel.betas, cfg.pixel.weight_decay)
         p = cfg.pixel

@@ -19,7 +19,7 @@ __all__ = ["CATALOGUE", "WEIGHTS_DIR", "ModelSpec", "build_model", "get_spec", "
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
-Arch = Literal["bicubic", "fast", "fast-lite", "fast-tiny", "compact", "srresnet"]
+Arch = Literal["bicubic", "fast", "fast-lite", "fast-tiny", "fast-plus", "compact", "srresnet"]
 Colour = Literal["rgb", "y"]
 
 
@@ -208,6 +208,8 @@ def new_network(arch: Arch) -> nn.Module:
         return FastNet(widths=(48, 32, 32))
     if arch == "fast-tiny":
         return FastNet(widths=(32, 32))
+    if arch == "fast-plus":
+        return FastNet(widths=(48, 32, 32, 32, 32, 32, 32))
     if arch == "compact":
         return CompactNet()
     if arch == "srresnet":
