@@ -156,7 +156,7 @@ def test_config_sink_kinds_and_tier_chain(tmp_path: Path) -> None:
     assert sink_kind("udp://127.0.0.1:5000") == "mpegts"
     assert sink_kind("rtmp://host/live/key") == "flv"
     assert sink_kind(str(tmp_path / "hls")) == "hls"
-    assert tier_chain("compact") == ("compact", "fast", "fast-lite", "fast-tiny", "bicubic")
+    assert tier_chain("compact") == ("compact", "fast-plus", "fast", "fast-lite", "fast-tiny", "bicubic")
     assert tier_chain("fast-stream") == ("fast-stream", "fast-lite-stream", "fast-tiny-stream", "bicubic")
     assert tier_chain("fast-lite-stream") == ("fast-lite-stream", "fast-tiny-stream", "bicubic")
     assert tier_chain("bicubic") == ("bicubic",)

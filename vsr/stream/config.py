@@ -21,7 +21,7 @@ SinkKind = Literal["pipe", "mpegts", "flv", "hls"]
 
 _TS_SCHEMES = ("tcp://", "udp://", "srt://", "rist://")
 _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
-_TIER_ORDER = ("bicubic", "fast-tiny", "fast-lite", "fast", "compact", "srresnet")
+_TIER_ORDER = ("bicubic", "fast-tiny", "fast-lite", "fast", "fast-plus", "compact", "srresnet")
 
 
 def sink_kind(output: str, fmt: str | None = None) -> SinkKind:
@@ -54,7 +54,7 @@ def sink_kind(output: str, fmt: str | None = None) -> SinkKind:
 def tier_chain(model: str) -> tuple[str, ...]:
     """The models the budget controller may use, best first, ending in ``bicubic``.
 
-    ``compact`` -> ``("compact", "fast", "fast-lite", "fast-tiny", "bicubic")``; a ``-stream``
+    ``compact`` -> ``("compact", "fast-plus", "fast", "fast-lite", "fast-tiny", "bicubic")``; a ``-stream``
     model falls back to the ``-stream`` variants of the cheaper tiers where they exist. Quality
     models beyond ``srresnet`` (srgan) fall back like ``srresnet``.
     """
