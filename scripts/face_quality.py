@@ -2,18 +2,20 @@
 
 Each clip's first ``--frames`` frames (mod-cropped to 4) are the ground truth; LR = MATLAB-style
 bicubic / 4 (the SR protocol). Methods: (a) bicubic, (b) ``fast`` on the whole frame, (c) face
-mode: model X on faces, bicubic (or ``fast``) elsewhere, (d) X on the whole frame. Reported per
+mode: model X (``--face-model``) on faces, bicubic (``--background``) elsewhere, (d) X on the
+whole frame. Reported per
 clip: Y-PSNR over the face boxes (found by the detector on the HR frames) and over the whole
 frame, frames/s of the upscale call, and flicker (vsr.metrics.flicker, ratio to the HR clip's
 own frame-to-frame change) over the first face box. Then box jitter of the tracker with and
-without smoothing. Random-weight models are timed only (their quality means nothing).
+without smoothing.
 
-    python scripts/face_quality.py --frames 60 talking_head_retalk1.mp4 videocall_desk_lp_d12.mp4
+    python scripts/face_quality.py --frames 60 --face-model fast-plus --face-model compact talking_head_retalk1.mp4
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +29,6 @@ from vsr.backends import create_backend
 from vsr.face import FaceRegionUpscaler, FaceTracker, create_detector
 from vsr.imresize import imresize
 from vsr.metrics import flicker, luma, psnr_y
-from vsr.models.catalogue import WEIGHTS_DIR, get_spec, new_network
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEO = REPO.parent / "shared" / "data" / "video"
@@ -46,31 +47,6 @@ def load_clip(path: Path, frames: int, max_h: int) -> list[np.ndarray]:
             if len(out) == frames:
                 break
     return out
-
-
-def fast_net(weights: Path | None) -> tuple[object | None, str]:
-    """The ``fast`` network with trained weights (a .safetensors or a training checkpoint), or None."""
-    import torch
-    from safetensors.torch import load_file
-
-    from vsr.models.arch import fold_batchnorm
-
-    path = weights or WEIGHTS_DIR / "fast.safetensors"
-    if not path.is_file():
-        path = REPO / "runs" / "fast" / "best.pt"
-    if not path.is_file():
-        return None, "no fast weights"
-    net = new_network("fast")
-    if path.suffix == ".pt":
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        net.load_state_dict(ckpt.get("ema") or ckpt["net"])
-        label = f"{path.relative_to(REPO)} (interim, step {ckpt.get('step')})"
-    else:
-        net.load_state_dict(load_file(str(path)))
-        label = str(path.name)
-    net.eval()
-    fold_batchnorm(net)
-    return net, label
 
 
 def face_mask(hr: list[np.ndarray], detector_name: str) -> tuple[list[np.ndarray], tuple[int, ...] | None]:
@@ -159,37 +135,30 @@ def jitter(lr: list[np.ndarray], detector_name: str, every: int, smooth: bool) -
 
 
 def methods(
-    fast: object | None, detector: str, every: int, margin: float
+    face_models: list[str], background: str, detector: str, every: int, margin: float
 ) -> dict[str, Callable[[], Upscale]]:
     """Name -> factory of a fresh upscaler (face mode is stateful, so one per clip)."""
 
-    def backend(model: str, net: object | None = None):
-        return create_backend("auto", model, net=net)
-
-    def face_mode(face_model: str, net: object | None) -> Upscale:
+    def face_mode(face_model: str) -> Upscale:
         return FaceRegionUpscaler(
-            backend(face_model, net),
-            backend("bicubic"),
+            create_backend("auto", face_model),
+            create_backend("auto", background),
             detector=create_detector(detector),
             detect_every=every,
             margin=margin,
         )
 
-    def whole(model: str, net: object | None = None) -> Upscale:
-        b = backend(model, net)
+    def whole(model: str) -> Upscale:
+        b = create_backend("auto", model)
         return lambda f: b.infer(f[None])[0]
 
-    out: dict[str, Callable[[], Upscale]] = {"(a) bicubic": lambda: whole("bicubic")}
-    if fast is not None:
-        out["(b) fast, whole frame"] = lambda: whole("fast", fast)
-        out["face mode: fast on faces, bicubic elsewhere"] = lambda: face_mode("fast", fast)
-    if get_spec("compact").has_weights:
-        out["(c) face mode: compact on faces, bicubic elsewhere"] = lambda: face_mode("compact", None)
-        out["(d) compact, whole frame"] = lambda: whole("compact")
-    else:
-        rnd = new_network("compact").eval()
-        out["compact whole frame (random weights: speed only)"] = lambda: whole("compact", rnd)
-        out["face mode: compact on faces, bicubic elsewhere (speed only)"] = lambda: face_mode("compact", rnd)
+    out: dict[str, Callable[[], Upscale]] = {
+        "(a) bicubic": lambda: whole("bicubic"),
+        "(b) fast, whole frame": lambda: whole("fast"),
+    }
+    for m in face_models:
+        out[f"(c) face mode: {m} on faces, {background} elsewhere"] = lambda m=m: face_mode(m)
+        out[f"(d) {m}, whole frame"] = lambda m=m: whole(m)
     return out
 
 
@@ -200,13 +169,16 @@ def main() -> None:
     ap.add_argument("--max-height", type=int, default=720, help="HR frames are downscaled to at most this")
     ap.add_argument("--detector", default="blazeface")
     ap.add_argument("--detect-every", type=int, default=3)
-    ap.add_argument("--margin", type=float, default=0.5, help="face crop margin (fraction of the face)")
-    ap.add_argument("--fast-weights", type=Path, default=None)
-    args = ap.parse_args()
-    fast, label = fast_net(args.fast_weights)
-    print(
-        f"fast weights: {label}; detector {args.detector} every {args.detect_every} frames, margin {args.margin}\n"
+    ap.add_argument("--margin", type=float, default=0.3, help="face crop margin (fraction of the face)")
+    ap.add_argument(
+        "--face-model", action="append", default=None, help="face model for (c) and (d); repeat for more (fast-plus)"
     )
+    ap.add_argument("--background", default="bicubic", help="background model of face mode")
+    ap.add_argument("--json", type=Path, default=None, help="also write every row here")
+    args = ap.parse_args()
+    args.face_model = args.face_model or ["fast-plus"]
+    print(f"detector {args.detector} every {args.detect_every} frames, margin {args.margin}\n")
+    report: dict[str, dict] = {}
     for clip in args.clips:
         hr = load_clip(VIDEO / clip, args.frames, args.max_height)
         lr = [imresize(img, scale=0.25) for img in hr]
@@ -216,11 +188,11 @@ def main() -> None:
         )
         print("| method | Y-PSNR faces | Y-PSNR frame | frames/s | face flicker ratio | model px |")
         print("|---|---|---|---|---|---|")
-        ups = {
-            name: make()
-            for name, make in methods(fast, args.detector, args.detect_every, args.margin).items()
-        }
-        for name, r in evaluate(ups, hr, lr, masks, region).items():
+        made = methods(args.face_model, args.background, args.detector, args.detect_every, args.margin)
+        ups = {name: make() for name, make in made.items()}
+        rows = evaluate(ups, hr, lr, masks, region)
+        report[clip] = {"lr": [lr[0].shape[1], lr[0].shape[0]], "frames": len(hr), "methods": rows}
+        for name, r in rows.items():
             share = "-" if name.startswith("(a)") else f"{r['share']:.0%}"
             print(
                 f"| {name} | {r['face']:.2f} | {r['whole']:.2f} | {r['fps']:.1f} | {r['flicker']:.3f} | {share} |"
@@ -229,7 +201,18 @@ def main() -> None:
         for every, smooth in [(1, False), (args.detect_every, False), (args.detect_every, True)]:
             d1, d2 = jitter(lr, args.detector, every, smooth)
             print(f"| detect every {every}, {'smoothed' if smooth else 'raw'} | {d1:.2f} | {d2:.2f} |")
+            report[clip][f"jitter every {every} {'smoothed' if smooth else 'raw'}"] = [d1, d2]
+        b = rows["(b) fast, whole frame"]
+        for m in args.face_model:
+            c = rows[f"(c) face mode: {m} on faces, {args.background} elsewhere"]
+            d = rows[f"(d) {m}, whole frame"]
+            print(
+                f"\n{m}: face mode {c['face'] - b['face']:+.2f} dB over (b) on the faces, "
+                f"{c['fps'] / d['fps']:.2f}x the frames/s of (d), {c['fps'] / b['fps']:.2f}x of (b)"
+            )
         print()
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

@@ -397,7 +397,7 @@ def test_best_face_model_fits_the_deadline():
     assert best_face_model(cuda=True) == "compact"
     assert best_face_model(cuda=True, live=True) == "compact"
     assert best_face_model(cuda=False) == "compact"  # a file has no deadline: the better faces
-    assert best_face_model(cuda=False, live=True) == "fast"  # compact cannot keep a CPU frame rate
+    assert best_face_model(cuda=False, live=True) == "fast-plus"  # compact cannot keep a CPU frame rate
 
 
 def test_best_face_model_falls_back_when_weights_are_missing(monkeypatch, tmp_path):
@@ -406,3 +406,13 @@ def test_best_face_model_falls_back_when_weights_are_missing(monkeypatch, tmp_pa
 
     monkeypatch.setattr(catalogue, "WEIGHTS_DIR", tmp_path)
     assert best_face_model(cuda=False) == "fast"
+
+
+def test_feather_ramp_stays_inside_the_margin():
+    from vsr.face import feather_for
+
+    assert feather_for(0.5) == pytest.approx(0.2)  # the ramp the earlier fixed default had
+    for margin in (0.1, 0.25, 0.3, 0.5, 1.0, 2.0):
+        # crop side = face * (1 + 2 margin) (rounding up only adds margin): ramp px < margin px
+        assert feather_for(margin) * (1 + 2 * margin) < margin
+    assert feather_for(0.0) > 0  # a face touching nothing still gets a (thin) ramp

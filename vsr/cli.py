@@ -89,7 +89,7 @@ def _add_face_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--face-every", type=int, default=3, metavar="N", help="detect every N frames (default: 3)"
     )
-    g.add_argument("--face-margin", type=float, default=0.5, help="crop margin x face size (default: 0.5)")
+    g.add_argument("--face-margin", type=float, default=0.3, help="crop margin x face size (default: 0.3)")
 
 
 def build_parser() -> argparse.ArgumentParser:

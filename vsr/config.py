@@ -161,7 +161,7 @@ class FaceConfig:
     background_model: str = "bicubic"
     detector: str = "blazeface"
     detect_every: int = 3
-    margin: float = 0.5
+    margin: float = 0.3
 
     def __post_init__(self) -> None:
         from .face import DETECTOR_NAMES

@@ -17,6 +17,7 @@ from .region import (
     create_face_upscaler,
     crop_rect,
     face_upscaler_for,
+    feather_for,
     feather_mask,
 )
 from .stats import FaceFrameInfo, FaceStats
@@ -38,6 +39,7 @@ __all__ = [
     "create_face_upscaler",
     "crop_rect",
     "face_upscaler_for",
+    "feather_for",
     "feather_mask",
     "nms",
 ]

@@ -33,6 +33,7 @@ __all__ = [
     "create_face_upscaler",
     "crop_rect",
     "face_upscaler_for",
+    "feather_for",
     "feather_mask",
 ]
 
@@ -89,6 +90,16 @@ def _blend_weights(
     return a, b
 
 
+def feather_for(margin: float) -> float:
+    """The blend ramp (fraction of the crop side) that fills 80 % of a ``margin`` on each side.
+
+    A crop of side ``face * (1 + 2 * margin)`` has ``margin / (1 + 2 * margin)`` of its side as
+    margin on each side; the ramp takes 80 % of that (0.2 at margin 0.5), so the face box and a
+    little around it get the face model alone. At least 0.02 (a ramp of a few pixels at margin 0).
+    """
+    return max(0.02, 0.8 * margin / (1.0 + 2.0 * margin))
+
+
 def _lcm(a: int, b: int) -> int:
     return a * b // math.gcd(a, b)
 
@@ -99,7 +110,8 @@ class FaceRegionUpscaler:
     Stateful (tracking): feed the frames of one stream in order; :meth:`reset` at a seek.
     ``detect_every``: run the detector on every K-th frame (tracks carry the boxes in between);
     ``margin``: crop margin on each side as a fraction of the face size; ``feather``: blend ramp
-    as a fraction of the crop side; ``quantum``: crop sides are multiples of
+    as a fraction of the crop side (None: :func:`feather_for` the margin, so the ramp lies inside the
+    margin and the face box itself is all face model); ``quantum``: crop sides are multiples of
     lcm(quantum, face size_multiple) input px, so crops of similar faces batch together;
     ``whole_frame_above``: when the crops cover at least this fraction of the frame, the face model
     runs on the whole frame instead (cheaper than crops plus background then), until they cover
@@ -116,8 +128,8 @@ class FaceRegionUpscaler:
         detector: FaceDetector | None = None,
         tracker: FaceTracker | None = None,
         detect_every: int = 3,
-        margin: float = 0.5,
-        feather: float = 0.2,
+        margin: float = 0.3,
+        feather: float | None = None,
         quantum: int = 16,
         whole_frame_above: float | None = 0.6,
         max_faces: int = 8,
@@ -128,6 +140,8 @@ class FaceRegionUpscaler:
             )
         if detect_every < 1:
             raise ConfigError(f"detect_every must be >= 1, got {detect_every}")
+        if feather is None:
+            feather = feather_for(margin)
         if not 0.0 <= margin <= 2.0 or not 0.0 < feather <= 0.5:
             raise ConfigError(f"need 0 <= margin <= 2 and 0 < feather <= 0.5, got {margin}, {feather}")
         if whole_frame_above is not None and not 0.0 < whole_frame_above <= 1.0:
@@ -260,10 +274,11 @@ class FaceRegionUpscaler:
 def best_face_model(cuda: bool | None = None, *, live: bool = False) -> str:
     """The best catalogue model with shipped weights that fits face mode's budget on this machine.
 
-    Quality order, as measured (FFHQ10 Y-PSNR, README): ``compact`` 31.40 > ``fast`` 31.09; the
-    shipped ``srresnet`` (30.74, undertrained) is not preferred. On a CUDA GPU: ``compact``. On a
-    CPU, ``compact`` for files (no deadline: ~1-4 frames/s at 320x180 on 2 cores) but ``fast`` when
-    ``live`` (stream, webcam: ``compact`` cannot keep a frame rate there). ``cuda`` None asks torch.
+    Quality order, as measured (FFHQ10 Y-PSNR, README): ``compact`` 31.40 > ``fast-plus`` > ``fast``
+    31.09; the shipped ``srresnet`` (30.74, undertrained) is not preferred. On a CUDA GPU:
+    ``compact``. On a CPU, ``compact`` for files (no deadline: ~1-4 frames/s at 320x180 on 2
+    cores) but ``fast-plus`` when ``live`` (stream, webcam: 66K MACs on the face crops only keeps
+    25+ frames/s at 320x180, where ``compact`` cannot). ``cuda`` None asks torch.
     """
     from ..models.catalogue import get_spec
 
@@ -274,7 +289,7 @@ def best_face_model(cuda: bool | None = None, *, live: bool = False) -> str:
             cuda = bool(torch.cuda.is_available())
         except ImportError:
             cuda = False
-    order = ("fast",) if live and not cuda else ("compact", "fast")
+    order = ("fast-plus", "fast") if live and not cuda else ("compact", "fast-plus", "fast")
     for name in order:
         if get_spec(name).has_weights:
             return name
@@ -288,7 +303,7 @@ def create_face_upscaler(
     backend: str = "auto",
     detector: str = "blazeface",
     detect_every: int = 3,
-    margin: float = 0.5,
+    margin: float = 0.3,
     threads: int | None = None,
     live: bool = False,
 ) -> FaceRegionUpscaler:
