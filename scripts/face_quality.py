@@ -171,7 +171,10 @@ def main() -> None:
     ap.add_argument("--detect-every", type=int, default=3)
     ap.add_argument("--margin", type=float, default=0.3, help="face crop margin (fraction of the face)")
     ap.add_argument(
-        "--face-model", action="append", default=None, help="face model for (c) and (d); repeat for more (fast-plus)"
+        "--face-model",
+        action="append",
+        default=None,
+        help="face model for (c) and (d); repeat for more (fast-plus)",
     )
     ap.add_argument("--background", default="bicubic", help="background model of face mode")
     ap.add_argument("--json", type=Path, default=None, help="also write every row here")

@@ -132,7 +132,9 @@ def test_init_deepened_starts_as_the_parent_and_can_then_learn() -> None:
             p.add_(torch.randn_like(p) * 0.1)
     inserted = init_deepened(child, parent.state_dict())
     # fast's output conv moves from body.8 to body.14; body.8, 10, 12 (+ their PReLUs) are new
-    assert inserted == [n for c in (8, 10, 12) for n in (f"body.{c}.weight", f"body.{c}.bias", f"body.{c + 1}.weight")]
+    assert inserted == [
+        n for c in (8, 10, 12) for n in (f"body.{c}.weight", f"body.{c}.bias", f"body.{c + 1}.weight")
+    ]
     assert torch.equal(child.body[14].weight, parent.body[8].weight)
     x = torch.rand(2, 1, 24, 20) - 0.3
     with torch.no_grad():

@@ -90,7 +90,7 @@ def init_deepened(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
     if len(convs) < len(parent) or not parent:
         raise ValueError("init_deepen: the checkpoint is not a shallower FastNet of this network")
     # parent's hidden convs map to the first positions, its output conv to the last
-    mapping = {p: c for p, c in zip(parent[:-1], convs[: len(parent) - 1])}
+    mapping = {p: c for p, c in zip(parent[:-1], convs[: len(parent) - 1], strict=True)}
     mapping[parent[-1]] = convs[-1]
     new_state: dict[str, torch.Tensor] = {}
     for p, c in mapping.items():
@@ -113,7 +113,9 @@ def init_deepened(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
     if mismatched or set(new_state) != set(own):
         raise ValueError(f"init_deepen: shapes do not line up ({', '.join(mismatched) or 'missing tensors'})")
     net.load_state_dict(new_state)
-    log.info("init_deepen: %d parent layers loaded, %d identity convs inserted", len(parent), len(inserted) // 3)
+    log.info(
+        "init_deepen: %d parent layers loaded, %d identity convs inserted", len(parent), len(inserted) // 3
+    )
     return inserted
 
 

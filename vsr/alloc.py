@@ -8,8 +8,9 @@ Raising the mmap and trim thresholds keeps those blocks on the heap, where the n
 them: the usual advice for PyTorch on CPU (jemalloc / tcmalloc do the same), done here with
 glibc's own ``mallopt`` so nothing is preloaded. Measured on the 2-core EPYC (``fast``, 320x180,
 ``infer`` median over 45 calls, three alternating process pairs): 38.0 / 31.6 / 41.3 ms with
-glibc's defaults, 33.2 / 30.6 / 35.0 ms with these thresholds. The price: the process keeps its
-peak heap (it does not shrink after the largest frame), which a video pipeline reaches anyway.
+glibc's defaults, 33.2 / 30.6 / 35.0 ms with raised thresholds. The price: up to 256 MiB of freed
+memory may stay with the process (a one-model `vsr bench --model fast`: peak RSS 333 MB, 337
+before; with 1 GiB thresholds it had been 413).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ log = logging.getLogger(__name__)
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-_THRESHOLD = 1 << 30  # larger than any frame buffer vsr allocates; glibc caps it at HEAP_MAX / 2
+_MMAP_THRESHOLD = 64 << 20  # blocks up to 64 MiB (a 1080p float32 RGB frame is 25 MiB) stay on the heap
+_TRIM_THRESHOLD = 256 << 20  # at most 256 MiB of freed memory is kept at the top of a heap
 _done = False
 
 
@@ -48,8 +50,8 @@ def keep_freed_buffers() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # some glibc builds cap the mmap threshold at HEAP_MAX_SIZE / 2 (32 MiB on 64-bit): fall back
     # to that cap (frame buffers up to 32 MiB still stay on the heap).
-    ok = bool(mallopt(_M_MMAP_THRESHOLD, _THRESHOLD)) or bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20))
-    ok = ok and bool(mallopt(_M_TRIM_THRESHOLD, _THRESHOLD))
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) or bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20))
+    ok = ok and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
     if ok:
         _done = True
         log.debug("glibc mmap / trim thresholds raised: freed frame buffers stay in the heap")
