@@ -35,6 +35,7 @@ def test_upscale_face_mode_detects_the_face_and_writes_every_frame(tmp_path):
     assert data["frames_out"] == data["frames_in"] == 120
     assert data["faces_detected_frames"] >= 110, "the astronaut's face is in every frame"
     assert data["face"]["max_faces"] == 1 and data["face"]["tracks_started"] == 1
+    assert data["model"] == "face:bicubic+bicubic"  # face model + background model, not --model
     with av.open(str(out)) as c:
         v = c.streams.video[0]
         assert (v.codec_context.width, v.codec_context.height) == (1280, 720)

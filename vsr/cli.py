@@ -294,9 +294,11 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     finally:
         if face is not None:
             face.close()
-    if face is not None:
+    if face is not None:  # "model" names both: face:FACE_MODEL+BACKGROUND_MODEL
         summary = face.stats.summary()
-        stats.extra.update(face=summary, faces_detected_frames=summary["faces_detected_frames"])
+        stats.extra.update(
+            model=face.info.name, face=summary, faces_detected_frames=summary["faces_detected_frames"]
+        )
     _report(stats, enc.path, args.json_stats)
     if stats.interrupted:
         if stats.frames_out:
