@@ -9,6 +9,7 @@ of the run). Models without shipped weights run with random weights (speed does 
 the weights) and are marked so.
 
     python scripts/stream_bench.py --model fast compact --seconds 60 --json docs/stream_bench.json
+    python scripts/stream_bench.py --face --model fast-plus --clip samples/face_320x180.mp4 --seconds 60
 """
 
 from __future__ import annotations
@@ -44,9 +45,20 @@ def build(name: str, threads: int | None) -> tuple[tuple[str, Backend], bool]:
     return (name, create_backend("auto", spec, threads=threads, net=net)), random
 
 
+def face_tiers(model: str, threads: int | None) -> list[tuple[tuple[str, Backend], bool]]:
+    """What ``vsr stream --face --face-model MODEL`` runs: face mode down MODEL's chain, then bicubic."""
+    from vsr.config import FaceConfig
+    from vsr.face import face_tiers_for
+
+    return [(t, False) for t in face_tiers_for(FaceConfig(face_model=model), threads=threads)]
+
+
 def run_one(model: str, args: argparse.Namespace) -> dict[str, object]:
     """Stream ``args.seconds`` through ``model``'s tier chain; the run's statistics."""
-    built = [build(name, args.threads) for name in tier_chain(model)]
+    if args.face:
+        built = face_tiers(model, args.threads)
+    else:
+        built = [build(name, args.threads) for name in tier_chain(model)]
     tiers = [t for t, _ in built]
     p_in, p_out = free_port(), free_port(socket.SOCK_DGRAM)
     cfg = StreamConfig(
@@ -60,13 +72,15 @@ def run_one(model: str, args: argparse.Namespace) -> dict[str, object]:
     runner = threading.Thread(target=lambda: result.append(run_stream(cfg, tiers)), daemon=True)
     runner.start()
     send = [sys.executable, str(PEERS), "send", f"tcp://127.0.0.1:{p_in}", "--seconds", str(args.seconds)]
-    send += ["--fps", str(args.fps), "--size", "320x180"]
+    send += ["--fps", str(args.fps), "--size", "320x180"] + (["--clip", args.clip] if args.clip else [])
     subprocess.run(send, check=True, timeout=args.seconds + 60, stderr=subprocess.DEVNULL)
     runner.join(timeout=60)
     for _, backend in tiers:
         backend.close()
     stats = result[0].to_dict()  # type: ignore[attr-defined]
     stats["random_weights"] = [name for (name, _), random in built if random]
+    if args.face:
+        stats["face"] = tiers[0][1].stats.summary()  # type: ignore[attr-defined]
     return stats
 
 
@@ -91,6 +105,8 @@ def main() -> int:
     p.add_argument("--preset", default="ultrafast")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None)
+    p.add_argument("--face", action="store_true", help="each --model is the face model of face mode")
+    p.add_argument("--clip", default=None, help="the sender loops this clip (default: a moving pattern)")
     args = p.parse_args()
     report = {}
     for model in args.model:

@@ -1,7 +1,8 @@
 """The two ends of a live stream for tests/test_stream.py, run as subprocesses.
 
 ``python tests/stream_peers.py send URL --seconds S`` writes a small moving-pattern MPEG-TS (H.264
-+ AAC) to URL at real-time pace (retrying the connection for a few seconds); ``python
++ AAC; ``--clip FILE``: that clip's frames, looped) to URL at real-time pace (retrying the
+connection for a few seconds); ``python
 tests/stream_peers.py recv URL --json FILE`` reads a stream until it ends (or stalls), then writes
 what it saw as JSON: video size, frames, whether pts increased, audio packets.
 """
@@ -47,13 +48,31 @@ def _open_out(
             time.sleep(0.1)
 
 
-def send(url: str, seconds: float, fps: int, width: int, height: int, audio: bool) -> int:
-    """Write ``seconds`` of video (and audio) to ``url`` at real-time pace; returns frames sent."""
+def clip_frames(path: str, width: int, height: int) -> list[np.ndarray]:
+    """Every frame of the clip at ``path`` as (height, width, 3) uint8 RGB (played in a loop)."""
+    import cv2
+
+    with av.open(path) as c:
+        return [
+            cv2.resize(f.to_ndarray(format="rgb24"), (width, height), interpolation=cv2.INTER_AREA)
+            for f in c.decode(video=0)
+        ]
+
+
+def send(
+    url: str, seconds: float, fps: int, width: int, height: int, audio: bool, clip: str | None = None
+) -> int:
+    """Write ``seconds`` of video (and audio) to ``url`` at real-time pace; returns frames sent.
+
+    The video is a moving pattern, or the frames of ``clip`` (scaled, looped) when given.
+    """
+    frames = clip_frames(clip, width, height) if clip else None
     out, v, a = _open_out("pipe:1" if url == "-" else url, fps, width, height, audio, retry_s=10.0)
     sent, samples, t0 = 0, 0, time.monotonic()
     for i in range(int(seconds * fps)):
         time.sleep(max(0.0, t0 + i / fps - time.monotonic()))
-        frame = av.VideoFrame.from_ndarray(pattern(i, height, width), format="rgb24")
+        img = frames[i % len(frames)] if frames else pattern(i, height, width)
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
         frame.pts, frame.time_base = i, Fraction(1, fps)
         out.mux(v.encode(frame))
         sent += 1
@@ -100,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--size", default="96x64")
     p.add_argument("--no-audio", action="store_true")
+    p.add_argument("--clip", default=None, help="send: loop this clip's frames instead of the pattern")
     p.add_argument("--json", default=None)
     p.add_argument("--open-timeout", type=float, default=20.0)
     p.add_argument("--read-timeout", type=float, default=3.0)
@@ -107,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "send":
         w, h = (int(s) for s in args.size.split("x"))
         try:
-            sent = send(args.url, args.seconds, args.fps, w, h, not args.no_audio)
+            sent = send(args.url, args.seconds, args.fps, w, h, not args.no_audio, args.clip)
         except (BrokenPipeError, av.error.FFmpegError, OSError) as exc:
             print(f"sender: {exc}", file=sys.stderr)
             return 1

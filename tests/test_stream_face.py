@@ -82,3 +82,46 @@ def test_stream_face_mode_detects_faces_and_outputs_4x(tmp_path):
         frames = list(c.decode(v))
     assert (frames[0].width, frames[0].height) == (1280, 720)
     assert len(frames) == data["frames_out"]
+
+
+def test_face_tiers_share_tracks_and_counts_across_a_tier_switch():
+    import numpy as np
+
+    from vsr.config import FaceConfig
+    from vsr.face import face_tiers_for
+    from vsr.stream.budget import BudgetController
+    from vsr.stream.live import warm_up_tiers
+
+    tiers = face_tiers_for(FaceConfig(face_model="fast-plus"))
+    try:
+        assert [name for name, _ in tiers] == [
+            "face:fast-plus+bicubic",
+            "face:fast+bicubic",
+            "face:fast-lite+bicubic",
+            "face:fast-tiny+bicubic",
+            "bicubic",
+        ]
+        with av.open(str(SAMPLE)) as c:
+            frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(12), c.decode(video=0), strict=False)]
+        ups = [up for _, up in tiers[:-1]]
+        # the live runs' warm-up probes every tier, then forgets the probes without unsharing
+        controller = BudgetController([name for name, _ in tiers], budget_s=0.150)
+        warm_up_tiers([b for _, b in tiers], controller, 180, 320)
+        assert all(up.stats is ups[0].stats for up in ups) and ups[0].stats.frames == 0
+        ids = []
+        for i, frame in enumerate(frames):  # the controller switching tiers every other frame
+            up = ups[(i // 2) % len(ups)]
+            out = up(frame)
+            assert out.shape == (720, 1280, 3) and out.dtype == np.uint8
+            ids.append(up.last.ids)
+        assert all(i == ids[0] and len(i) == 1 for i in ids), ids  # one face, one identity throughout
+        summary = tiers[0][1].stats.summary()  # type: ignore[attr-defined]
+        assert summary["frames"] == len(frames) and summary["tracks_started"] == 1
+        assert summary["faces_detected_frames"] == len(frames)
+        only = face_tiers_for(FaceConfig(face_model="bicubic"))
+        assert [name for name, _ in only] == ["face:bicubic+bicubic", "bicubic"]
+        for _, b in only:
+            b.close()
+    finally:
+        for _, b in tiers:
+            b.close()

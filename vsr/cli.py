@@ -311,14 +311,12 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     return 0
 
 
-def _face_upscaler(
-    args: argparse.Namespace, model: ModelConfig, *, live: bool = False
-):  # -> FaceRegionUpscaler
+def _face_upscaler(args: argparse.Namespace, model: ModelConfig):  # -> FaceRegionUpscaler
     from .face import face_upscaler_for
 
     fc = _face_config(args)
     assert fc is not None
-    up = face_upscaler_for(fc, backend=model.backend, threads=model.threads, live=live)
+    up = face_upscaler_for(fc, backend=model.backend, threads=model.threads)
     log.info(
         "face mode: %s on faces, %s elsewhere, %s detector",
         up.face.info.name,
@@ -379,11 +377,14 @@ def _cmd_stream(args: argparse.Namespace) -> int:
 
 
 def _stream_face_tiers(args: argparse.Namespace) -> list:
-    """Face mode on a live stream: the face-region upscaler, then bicubic as the budget's floor."""
-    from .backends import create_backend
+    """Face mode on a live stream: face mode down the face model's chain, then bicubic as the floor."""
+    from .face import face_tiers_for
 
-    up = _face_upscaler(args, ModelConfig(backend=args.backend, threads=args.threads), live=True)
-    return [(up.info.name, up), ("bicubic", create_backend("auto", "bicubic"))]
+    fc = _face_config(args)
+    assert fc is not None
+    tiers = face_tiers_for(fc, backend=args.backend, threads=args.threads)
+    log.info("face mode tiers: %s; %s detector", ", ".join(name for name, _ in tiers), fc.detector)
+    return tiers
 
 
 def _face_config(args: argparse.Namespace) -> FaceConfig | None:

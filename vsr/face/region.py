@@ -32,6 +32,7 @@ __all__ = [
     "best_face_model",
     "create_face_upscaler",
     "crop_rect",
+    "face_tiers_for",
     "face_upscaler_for",
     "feather_for",
     "feather_mask",
@@ -343,3 +344,43 @@ def face_upscaler_for(
         threads=threads,
         live=live,
     )
+
+
+def face_tiers_for(
+    cfg: FaceConfig, *, backend: str = "auto", threads: int | None = None
+) -> list[tuple[str, Backend]]:
+    """Face mode under a live latency budget: the tiers a budget controller may use, best first.
+
+    One face-region upscaler per face model down the face model's tier chain (``fast-plus`` ->
+    ``fast`` -> ``fast-lite`` -> ``fast-tiny``: a slow moment costs face quality before it costs
+    the faces), then plain bicubic as the floor. The face tiers share one detector, tracker and
+    :class:`FaceStats`, so tracks (ids, smoothing) and counts carry across a switch of tier and
+    ``tiers[0][1].stats`` counts every face-mode frame. The caller closes every tier.
+    """
+    from ..backends import create_backend
+    from ..models.catalogue import get_spec
+    from ..stream.config import tier_chain
+
+    first = cfg.face_model or best_face_model(live=True)
+    names = [first] + [n for n in tier_chain(first)[1:] if n != "bicubic" and get_spec(n).has_weights]
+    detector, tracker, stats = create_detector(cfg.detector), FaceTracker(), FaceStats()
+    tiers: list[tuple[str, Backend]] = []
+    try:
+        for name in names:
+            face = create_backend(backend, name, threads=threads)
+            try:
+                bg = create_backend(backend, cfg.background_model, threads=threads)
+            except Exception:
+                face.close()
+                raise
+            up = FaceRegionUpscaler(
+                face, bg, detector=detector, tracker=tracker, detect_every=cfg.detect_every, margin=cfg.margin
+            )
+            up.stats = stats
+            tiers.append((up.info.name, up))
+        tiers.append(("bicubic", create_backend("auto", "bicubic")))
+    except Exception:
+        for _, b in tiers:
+            b.close()
+        raise
+    return tiers

@@ -55,6 +55,10 @@ class FaceStats:
     region_ms: list[float] = field(default_factory=list)
     background_ms: list[float] = field(default_factory=list)
 
+    def clear(self) -> None:
+        """Forget everything counted, in place: tiers that share this object all see it cleared."""
+        self.__dict__.update(type(self)().__dict__)
+
     def add(self, info: FaceFrameInfo) -> None:
         """Count one frame."""
         self.frames += 1

@@ -95,7 +95,7 @@ def warm_up_tiers(backends: Sequence[Backend], controller: BudgetController, hei
             controller.observe_infer(i, time.perf_counter() - t0)
         if hasattr(backend, "reset") and hasattr(backend, "stats"):
             backend.reset()
-            backend.stats = type(backend.stats)()
+            backend.stats.clear()  # in place: face tiers share one FaceStats
 
 
 @contextlib.contextmanager

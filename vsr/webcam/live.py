@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator, Sequence
 import cv2
 import numpy as np
 
-from ..backends import create_backend
 from ..backends.base import Backend
 from ..stream import DROP, LiveStats, StreamConfig, build_tiers
 from ..stream.live import LiveRunState, owned_tiers, warm_up_tiers
@@ -40,15 +39,15 @@ StatusFn = Callable[[str], None]
 
 def build_webcam_tiers(cfg: WebcamConfig) -> list[tuple[str, Backend]]:
     """The model tiers, best first, ending in bicubic: ``cfg.model``'s chain as in ``vsr stream``,
-    or in face mode the face-region upscaler then bicubic. The caller closes them."""
+    or in face mode :func:`vsr.face.face_tiers_for` (face mode down the face model's chain, then
+    bicubic). The caller closes them."""
     if cfg.face is None:
         return build_tiers(
             StreamConfig("webcam", "-", model=cfg.model, backend=cfg.backend, threads=cfg.threads)
         )
-    from ..face import face_upscaler_for
+    from ..face import face_tiers_for
 
-    up = face_upscaler_for(cfg.face, backend=cfg.backend, threads=cfg.threads, live=True)
-    return [(up.info.name, up), ("bicubic", create_backend("auto", "bicubic"))]
+    return face_tiers_for(cfg.face, backend=cfg.backend, threads=cfg.threads)
 
 
 def side_by_side(low: np.ndarray, high: np.ndarray) -> np.ndarray:
