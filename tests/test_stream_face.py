@@ -102,7 +102,9 @@ def test_face_tiers_share_tracks_and_counts_across_a_tier_switch():
             "bicubic",
         ]
         with av.open(str(SAMPLE)) as c:
-            frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(12), c.decode(video=0), strict=False)]
+            frames = [
+                f.to_ndarray(format="rgb24") for _, f in zip(range(12), c.decode(video=0), strict=False)
+            ]
         ups = [up for _, up in tiers[:-1]]
         # the live runs' warm-up probes every tier, then forgets the probes without unsharing
         controller = BudgetController([name for name, _ in tiers], budget_s=0.150)
