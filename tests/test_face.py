@@ -416,3 +416,24 @@ def test_feather_ramp_stays_inside_the_margin():
         # crop side = face * (1 + 2 margin) (rounding up only adds margin): ramp px < margin px
         assert feather_for(margin) * (1 + 2 * margin) < margin
     assert feather_for(0.0) > 0  # a face touching nothing still gets a (thin) ramp
+
+
+def test_face_stats_memory_is_bounded_and_counts_stay_exact():
+    from vsr.face import FaceStats
+    from vsr.face.stats import WINDOW, FaceFrameInfo
+
+    box = np.zeros((1, 4), np.float32)
+    crops = box.astype(np.int64)
+    infos = {  # (detected, slow) -> one frame's info
+        (d, slow): FaceFrameInfo((0,), box, crops, d, False, 5.0, 2.0, 30.0 if slow else 10.0)
+        for d in (False, True)
+        for slow in (False, True)
+    }
+    stats = FaceStats()
+    n = 3 * WINDOW  # a long live run: the detector every 3rd frame, the last quarter slower
+    for i in range(n):
+        stats.add(infos[i % 3 == 0, i >= n - 3 * WINDOW // 4])
+    s = stats.summary()
+    assert s["frames"] == s["faces_detected_frames"] == n and s["detector_calls"] == -(-n // 3)
+    assert len(stats.region_ms) == len(stats.background_ms) == WINDOW  # the newest times only
+    assert s["region_ms_p50"] == 30.0 and s["region_ms_p95"] == 30.0  # the window's, not the run's

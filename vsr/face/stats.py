@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,16 +36,25 @@ class FaceFrameInfo:
         return len(self.ids)
 
 
-def _pct(values: list[float], q: float) -> float:
-    return round(float(np.percentile(values, q)), 3) if values else 0.0
+WINDOW = 100_000
+"""Times kept per kind (the newest): a 30 fps stream's hour; its percentiles cover that window."""
+
+
+def _pct(values: Collection[float], q: float) -> float:
+    return round(float(np.percentile(np.fromiter(values, np.float64), q)), 3) if values else 0.0
+
+
+def _window() -> deque[float]:
+    return deque(maxlen=WINDOW)
 
 
 @dataclass
 class FaceStats:
     """Totals over a run. ``detector_ms``: one entry per detector call; ``region_ms``: one per
     frame with faces (cropping, face model, paste-back; or the face model on the whole frame);
-    ``background_ms``: one per frame (0 on whole-frame frames); ``whole_frames``: frames where the
-    face model ran on the whole frame."""
+    ``background_ms``: one per frame (0 on whole-frame frames); each keeps the newest
+    :data:`WINDOW` times, so a live run of days holds bounded memory (the counts are exact).
+    ``whole_frames``: frames where the face model ran on the whole frame."""
 
     frames: int = 0
     faces_detected_frames: int = 0
@@ -51,9 +62,10 @@ class FaceStats:
     max_faces: int = 0
     tracks_started: int = 0
     whole_frames: int = 0
-    detector_ms: list[float] = field(default_factory=list)
-    region_ms: list[float] = field(default_factory=list)
-    background_ms: list[float] = field(default_factory=list)
+    detector_calls: int = 0
+    detector_ms: deque[float] = field(default_factory=_window)
+    region_ms: deque[float] = field(default_factory=_window)
+    background_ms: deque[float] = field(default_factory=_window)
 
     def clear(self) -> None:
         """Forget everything counted, in place: tiers that share this object all see it cleared."""
@@ -70,6 +82,7 @@ class FaceStats:
             self.faces_detected_frames += 1
             self.region_ms.append(info.region_ms)
         if info.detected:
+            self.detector_calls += 1
             self.detector_ms.append(info.detect_ms)
 
     @property
@@ -86,7 +99,7 @@ class FaceStats:
             "max_faces": self.max_faces,
             "tracks_started": self.tracks_started,
             "whole_frames": self.whole_frames,
-            "detector_calls": len(self.detector_ms),
+            "detector_calls": self.detector_calls,
             "detector_ms_p50": _pct(self.detector_ms, 50),
             "detector_ms_p95": _pct(self.detector_ms, 95),
             "region_ms_p50": _pct(self.region_ms, 50),
