@@ -20,12 +20,14 @@ _CHILD = textwrap.dedent(
     from vsr.backends import create_backend
     backend = create_backend("torch", "fast", device="cpu", threads=2)
     frame = np.random.default_rng(0).integers(0, 256, (1, 360, 640, 3), dtype=np.uint8)
-    for _ in range(3):
+    for _ in range(5):
         backend.infer(frame)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(8):
+    faults = []
+    for _ in range(9):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         backend.infer(frame)
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 8)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    print(sorted(faults)[4])  # the median frame: one frame that grows an arena does not decide
     """
 )
 
@@ -36,10 +38,28 @@ def _faults_per_frame(mode: str) -> float:
     return float(out.stdout.split()[-1])
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt thresholds are glibc (Linux) only")
+def _thp_always() -> bool:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled", encoding="ascii") as f:
+            return "[always]" in f.read()
+    except OSError:
+        return False
+
+
+def _glibc() -> bool:
+    import platform
+
+    return sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+@pytest.mark.skipif(not _glibc(), reason="mallopt thresholds are glibc (Linux) only")
+@pytest.mark.skipif(
+    _thp_always(), reason="transparent huge pages 'always': page faults no longer count 4 KiB pages"
+)
 def test_frames_stop_page_faulting_their_buffers() -> None:
     # 640x360 fast: a 44 MB first activation, above glibc's largest dynamic mmap threshold (32 MiB),
-    # so its defaults mmap / munmap it every frame (~10,800 faults of 4 KiB); raised thresholds reuse it.
+    # so its defaults mmap / munmap it every frame (3,600-33,000 faults of 4 KiB measured for the
+    # median frame); raised thresholds keep it on the heap (0 measured).
     default, tuned = _faults_per_frame("default"), _faults_per_frame("tuned")
-    assert default > 5000, f"glibc's defaults faulted only {default:.0f} pages per frame: nothing to fix?"
-    assert tuned < default / 5, (default, tuned)
+    assert default > 1000, f"glibc's defaults faulted only {default:.0f} pages per frame: nothing to fix?"
+    assert tuned < default / 10, (default, tuned)

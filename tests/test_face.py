@@ -416,6 +416,12 @@ def test_feather_ramp_stays_inside_the_margin():
         # crop side = face * (1 + 2 margin) (rounding up only adds margin): ramp px < margin px
         assert feather_for(margin) * (1 + 2 * margin) < margin
     assert feather_for(0.0) > 0  # a face touching nothing still gets a (thin) ramp
+    from vsr.backends import create_backend
+    from vsr.face import FaceRegionUpscaler
+
+    up = FaceRegionUpscaler(create_backend("auto", "bicubic"), create_backend("auto", "bicubic"), margin=0.3)
+    assert up.feather == feather_for(0.3)  # the default ramp follows the margin
+    assert FaceRegionUpscaler(up.face, up.background, margin=0.3, feather=0.1).feather == 0.1
 
 
 def test_face_stats_memory_is_bounded_and_counts_stay_exact():

@@ -110,13 +110,16 @@ def test_face_tiers_share_tracks_and_counts_across_a_tier_switch():
         controller = BudgetController([name for name, _ in tiers], budget_s=0.150)
         warm_up_tiers([b for _, b in tiers], controller, 180, 320)
         assert all(up.stats is ups[0].stats for up in ups) and ups[0].stats.frames == 0
-        ids = []
+        ids, detected = [], []
         for i, frame in enumerate(frames):  # the controller switching tiers every other frame
             up = ups[(i // 2) % len(ups)]
             out = up(frame)
             assert out.shape == (720, 1280, 3) and out.dtype == np.uint8
             ids.append(up.last.ids)
+            detected.append(up.last.detected)
         assert all(i == ids[0] and len(i) == 1 for i in ids), ids  # one face, one identity throughout
+        # one detection cadence for the chain (every 3rd frame), whichever tier runs the frame
+        assert detected == [i % 3 == 0 for i in range(len(frames))], detected
         summary = tiers[0][1].stats.summary()  # type: ignore[attr-defined]
         assert summary["frames"] == len(frames) and summary["tracks_started"] == 1
         assert summary["faces_detected_frames"] == len(frames)

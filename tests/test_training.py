@@ -146,6 +146,8 @@ def test_init_deepened_starts_as_the_parent_and_can_then_learn() -> None:
     assert child.body[8].weight.grad is not None and child.body[8].weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="not a shallower FastNet"):
         init_deepened(new_network("fast-tiny"), parent.state_dict())
+    with pytest.raises(ValueError, match="not a shallower FastNet"):  # not a FastNet at all
+        init_deepened(new_network("fast-plus"), new_network("srresnet").state_dict())
 
 
 def test_time_budget_fits_the_schedule_and_survives_resume(image_dir: Path, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import logging
 import math
+import re
 import shutil
 import sys
 import time
@@ -85,6 +86,9 @@ def init_deepened(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
     hidden layer. Returns the names of the tensors initialised as identities.
     """
     own = net.state_dict()
+    body = re.compile(r"body\.\d+\.(weight|bias)")
+    if not all(body.fullmatch(k) for k in (*own, *state)):
+        raise ValueError("init_deepen: the checkpoint is not a shallower FastNet of this network")
     convs = sorted({int(k.split(".")[1]) for k in own if k.endswith(".weight") and own[k].dim() == 4})
     parent = sorted({int(k.split(".")[1]) for k in state if k.endswith(".weight") and state[k].dim() == 4})
     if len(convs) < len(parent) or not parent:
@@ -109,7 +113,7 @@ def init_deepened(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
         new_state[f"body.{c}.bias"] = torch.zeros_like(own[f"body.{c}.bias"])
         new_state[f"body.{c + 1}.weight"] = torch.ones_like(own[f"body.{c + 1}.weight"])
         inserted += [f"body.{c}.weight", f"body.{c}.bias", f"body.{c + 1}.weight"]
-    mismatched = [k for k, v in new_state.items() if own[k].shape != v.shape]
+    mismatched = [k for k, v in new_state.items() if k not in own or own[k].shape != v.shape]
     if mismatched or set(new_state) != set(own):
         raise ValueError(f"init_deepen: shapes do not line up ({', '.join(mismatched) or 'missing tensors'})")
     net.load_state_dict(new_state)

@@ -10,6 +10,7 @@ blend leaves no seam.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from functools import lru_cache
@@ -19,13 +20,15 @@ import cv2
 import numpy as np
 
 from ..backends.base import Backend, ModelInfo
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from .detect import FaceDetector, create_detector
 from .stats import FaceFrameInfo, FaceStats
 from .track import FaceTracker, Track
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import FaceConfig
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "FaceRegionUpscaler",
@@ -166,10 +169,10 @@ class FaceRegionUpscaler:
         self.name = f"face region ({face.name} on faces, {background.name} elsewhere)"
         self.stats = FaceStats()
         self.last: FaceFrameInfo | None = None
-        self._index = 0
 
     def _track(self, frame: np.ndarray) -> tuple[list[Track], bool, float]:
-        detect = self._index % self.detect_every == 0
+        # the tracker's frame count, not this upscaler's: face tiers sharing a tracker keep one cadence
+        detect = self.tracker.frames % self.detect_every == 0
         t0 = time.perf_counter()
         boxes = self.detector.detect(frame) if detect else None
         ms = (time.perf_counter() - t0) * 1000.0
@@ -221,7 +224,6 @@ class FaceRegionUpscaler:
             raise ConfigError(f"frame must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
         h, w = frame.shape[:2]
         tracks, detected, detect_ms = self._track(frame)
-        self._index += 1
         rects = [crop_rect(t.box, h, w, self.margin, self.multiple) for t in tracks]
         whole = self._use_whole(rects, h, w)
         t0 = time.perf_counter()
@@ -257,7 +259,6 @@ class FaceRegionUpscaler:
     def reset(self) -> None:
         """Forget tracks (seek or scene cut); the next frame runs the detector. Stats are kept."""
         self.tracker.reset()
-        self._index = 0
         self._whole = False
 
     def close(self) -> None:
@@ -364,19 +365,32 @@ def face_tiers_for(
     first = cfg.face_model or best_face_model(live=True)
     names = [first] + [n for n in tier_chain(first)[1:] if n != "bicubic" and get_spec(n).has_weights]
     detector, tracker, stats = create_detector(cfg.detector), FaceTracker(), FaceStats()
-    tiers: list[tuple[str, Backend]] = []
-    try:
-        for name in names:
-            face = create_backend(backend, name, threads=threads)
-            try:
-                bg = create_backend(backend, cfg.background_model, threads=threads)
-            except Exception:
-                face.close()
-                raise
+
+    def face_tier(name: str) -> FaceRegionUpscaler:
+        face, bg = create_backend(backend, name, threads=threads), None
+        try:
+            bg = create_backend(backend, cfg.background_model, threads=threads)
             up = FaceRegionUpscaler(
                 face, bg, detector=detector, tracker=tracker, detect_every=cfg.detect_every, margin=cfg.margin
             )
-            up.stats = stats
+        except Exception:
+            face.close()
+            if bg is not None:
+                bg.close()
+            raise
+        up.stats = stats
+        return up
+
+    tiers: list[tuple[str, Backend]] = []
+    try:
+        for i, name in enumerate(names):
+            try:
+                up = face_tier(name)
+            except ModelError:
+                if i == 0:  # the face model asked for must build; a cheaper fallback may not
+                    raise
+                log.info("face fallback tier %s cannot be built; skipping it", name)
+                continue
             tiers.append((up.info.name, up))
         tiers.append(("bicubic", create_backend("auto", "bicubic")))
     except Exception:

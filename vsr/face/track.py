@@ -120,6 +120,7 @@ class FaceTracker:
         self.min_cutoff, self.beta, self.horizon = min_cutoff, beta, max(0, horizon)
         self.tracks: list[Track] = []
         self._next_id = 0
+        self.frames = 0  # frames advanced since the last reset (the detection cadence counts these)
 
     def _match(self, boxes: np.ndarray) -> tuple[dict[int, int], list[int]]:
         """Greedy IoU matching: {track index: detection index} and the unmatched detections."""
@@ -155,6 +156,7 @@ class FaceTracker:
             self.tracks += [self._new(boxes[i]) for i in fresh]
         for t in self.tracks:
             t.step(self.smooth, self.horizon)
+        self.frames += 1
         return sorted(self.tracks, key=lambda t: t.id)
 
     @property
@@ -165,3 +167,4 @@ class FaceTracker:
     def reset(self) -> None:
         """Forget every track (e.g. at a scene cut or a seek); ids keep counting up."""
         self.tracks = []
+        self.frames = 0
