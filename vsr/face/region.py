@@ -320,21 +320,24 @@ def create_face_upscaler(
     """
     from ..backends import create_backend
 
-    face = create_backend(backend, face_model or best_face_model(live=live), threads=threads)
+    face, bg = create_backend(backend, face_model or best_face_model(live=live), threads=threads), None
     try:
         bg = create_backend(backend, background_model, threads=threads)
         det = create_detector(detector)
         return FaceRegionUpscaler(face, bg, detector=det, detect_every=detect_every, margin=margin)
     except Exception:
         face.close()
+        if bg is not None:
+            bg.close()
         raise
 
 
 def face_upscaler_for(
-    cfg: FaceConfig, *, backend: str = "auto", threads: int | None = None, live: bool = False
+    cfg: FaceConfig, *, backend: str = "auto", threads: int | None = None
 ) -> FaceRegionUpscaler:
-    """:func:`create_face_upscaler` from a :class:`~vsr.config.FaceConfig` (what ``--face`` and its
-    flags mean on every command). The result owns both backends."""
+    """:func:`create_face_upscaler` from a :class:`~vsr.config.FaceConfig`: what ``--face`` and its
+    flags mean for ``vsr upscale`` (no deadline). Live commands use :func:`face_tiers_for`. The
+    result owns both backends."""
     return create_face_upscaler(
         cfg.face_model,
         cfg.background_model,
@@ -343,7 +346,6 @@ def face_upscaler_for(
         detect_every=cfg.detect_every,
         margin=cfg.margin,
         threads=threads,
-        live=live,
     )
 
 
