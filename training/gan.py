@@ -7,7 +7,7 @@ VGG19 phi_5,4 MSE + ``adv_weight`` * adversarial loss. Both use Adam with warm-u
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -15,11 +15,18 @@ from torch import nn
 from .config import TrainConfig
 from .discriminator import SRGANDiscriminator
 from .losses import AdversarialLoss, ContentLoss, VGG19Features, pixel_loss
+from .schedule import cosine_schedule
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .train import Trainer
+__all__ = ["GanStage", "GeneratorRun"]
 
-__all__ = ["GanStage"]
+
+class GeneratorRun(Protocol):
+    """What a stage-2 step needs of the training run (a :class:`training.train.Trainer`)."""
+
+    device: torch.device
+    net: nn.Module
+
+    def forward(self, net: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor: ...
 
 
 class GanStage:
@@ -31,8 +38,6 @@ class GanStage:
     def __init__(
         self, cfg: TrainConfig, net: nn.Module, device: torch.device, *, vgg: VGG19Features | None = None
     ) -> None:
-        from .train import cosine_schedule
-
         g = cfg.gan
         self.cfg = cfg
         self.disc = SRGANDiscriminator(in_channels=_in_channels(net)).to(device)
@@ -83,7 +88,7 @@ class GanStage:
             loss = loss + g.content_weight * self.content(pred.float(), hr)
         return loss
 
-    def step(self, trainer: Trainer, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def step(self, trainer: GeneratorRun, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One discriminator and one generator update; returns the generator and discriminator losses."""
         dev = trainer.device.type
         trainer.net.train()
