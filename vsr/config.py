@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from .backends import BACKEND_NAMES
 from .errors import ConfigError
@@ -15,6 +16,7 @@ from .models.catalogue import get_spec
 
 __all__ = [
     "CONTAINER_EXTENSIONS",
+    "DETECTOR_NAMES",
     "STDIO",
     "DecodeConfig",
     "EncodeConfig",
@@ -150,6 +152,12 @@ class PipelineConfig:
             raise ConfigError(f"queue_frames must be >= 1, got {self.queue_frames}")
 
 
+DetectorName = Literal["blazeface", "blazeface-full", "haar", "haar-frontal"]
+DETECTOR_NAMES: tuple[str, ...] = ("blazeface", "blazeface-full", "haar", "haar-frontal")
+"""The face detectors :func:`vsr.face.create_detector` builds (kept here, not in :mod:`vsr.face`, so
+that validating a :class:`FaceConfig` does not import the face package, which imports this module)."""
+
+
 @dataclass(frozen=True)
 class FaceConfig:
     """Face-region mode: ``face_model`` on tracked faces (None: the best model that fits), the
@@ -164,8 +172,6 @@ class FaceConfig:
     margin: float = 0.3
 
     def __post_init__(self) -> None:
-        from .face import DETECTOR_NAMES
-
         if self.face_model is not None:
             get_spec(self.face_model)
         get_spec(self.background_model)

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError
-from .detect import nms
+from .boxes import nms
 
 __all__ = ["BLAZEFACE_DIR", "BlazeFaceDetector", "blazeface_path"]
 
