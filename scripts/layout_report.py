@@ -1,6 +1,6 @@
 """Layout report for vsr/ and training/: file counts, sizes, files over the limit, import circles.
 
-Usage: ``python scripts/layout_report.py [--json] [--limit 400]``
+Usage: ``python scripts/layout_report.py [--json] [--limit 400] [--repo DIR]``
 
 How the module graph is built (static analysis with :mod:`ast`, nothing is imported):
 
@@ -9,7 +9,8 @@ How the module graph is built (static analysis with :mod:`ast`, nothing is impor
   functions, methods, ``try`` blocks), except inside the body of ``if TYPE_CHECKING:`` (or
   ``if typing.TYPE_CHECKING:``), which never runs. Relative imports are resolved against the
   importing module's package. Imports of modules outside the two roots are ignored.
-- ``import a.b.c`` is an edge to ``a.b.c`` (or to its nearest ancestor that is a known module).
+- ``import a.b.c`` is an edge to ``a.b.c``. A name that is no file of the tree (a module outside
+  the roots, or one missing) gives no edge itself; only its packages below count (next rule).
 - ``from a.b import x`` is an edge to ``a.b.x`` when that is a module (a submodule named in the
   import), otherwise an edge to ``a.b`` (a name taken from the package's ``__init__``).
 - Importing ``p.q.m`` also runs the ``__init__`` of every package above it. That is counted as an
@@ -108,30 +109,21 @@ def _resolve_base(module: Module, node: ast.ImportFrom) -> str:
     return f"{base}.{node.module}" if node.module else base
 
 
-def _nearest_known(name: str, modules: dict[str, Module]) -> str | None:
-    while name and name not in modules:
-        name = name.rpartition(".")[0]
-    return name or None
-
-
 def _targets(module: Module, node: ast.Import | ast.ImportFrom, modules: dict[str, Module]) -> set[str]:
-    """Known modules one import statement names directly (before ancestor packages are added)."""
+    """Dotted names one import statement names directly (before ancestor packages are added)."""
     if isinstance(node, ast.Import):
-        names = [alias.name for alias in node.names]
-    else:
-        base = _resolve_base(module, node)
-        names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
-    return {known for name in names if (known := _nearest_known(name, modules))}
+        return {alias.name for alias in node.names}
+    base = _resolve_base(module, node)
+    return {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
 
 
-def _with_ancestors(importer: str, target: str, modules: dict[str, Module]) -> set[str]:
+def _with_ancestors(importer: str, target: str) -> set[str]:
     """``target`` plus every package above it whose ``__init__`` the importer does not live in."""
     found = {target}
     parts = target.split(".")
     for i in range(1, len(parts)):
         package = ".".join(parts[:i])
-        inside = importer == package or importer.startswith(package + ".")
-        if package in modules and not inside:
+        if not (importer == package or importer.startswith(package + ".")):
             found.add(package)
     return found
 
@@ -141,9 +133,9 @@ def imports_of(module: Module, tree: ast.AST, modules: dict[str, Module]) -> set
     edges: set[str] = set()
     for node in _import_nodes(tree):
         for target in _targets(module, node, modules):
-            edges |= _with_ancestors(module.name, target, modules)
+            edges |= _with_ancestors(module.name, target)
     edges.discard(module.name)
-    return edges
+    return edges & modules.keys()
 
 
 def build(repo: Path = REPO, roots: tuple[str, ...] = ROOTS) -> Layout:
@@ -248,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--limit", type=int, default=LINE_LIMIT, help="line limit per file")
+    parser.add_argument("--repo", type=Path, default=REPO, help="checkout to scan (default: this one)")
     args = parser.parse_args(argv)
-    data = report(build(), args.limit)
+    data = report(build(args.repo), args.limit)
     print(json.dumps(data, indent=2) if args.json else format_text(data, args.limit))
     return 0
 
