@@ -261,6 +261,7 @@ def _add_webrtc(sub: argparse._SubParsersAction) -> None:
         metavar="KBPS",
         help="returned video's ceiling (default: 6000)",
     )
+    r.add_argument("--max-peers", type=int, default=4, metavar="N", help="connections at once (default: 4)")
     _add_face_flags(r)
     r.set_defaults(func=_cmd_webrtc)
 
@@ -435,6 +436,7 @@ def _cmd_webrtc(args: argparse.Namespace) -> int:
         face=_face_config(args),
         latency_budget_ms=args.latency_budget,
         max_bitrate_kbps=args.max_bitrate,
+        max_peers=args.max_peers,
     )
     serve(cfg, on_ready=lambda url: log.info("open %s in a browser (Ctrl-C stops)", url))
     return 0

@@ -35,7 +35,8 @@ class WebrtcConfig:
     ``allow_remote``. ``model`` / ``backend`` / ``threads`` / ``face``: the upscaler, as in
     ``vsr webcam``; ``latency_budget_ms``: added latency allowed before frames degrade to bicubic;
     ``max_bitrate_kbps``: the ceiling of the returned video's encoder (aiortc's own, 1.5 Mbit/s for
-    VP8, blurs a 4x upscale more than the upscale sharpens it).
+    VP8, blurs a 4x upscale more than the upscale sharpens it); ``max_peers``: open peer
+    connections at once (each holds sockets, an encoder and a decoder); more offers get HTTP 503.
     """
 
     host: str = "127.0.0.1"
@@ -47,10 +48,13 @@ class WebrtcConfig:
     face: FaceConfig | None = None
     latency_budget_ms: float = 150.0
     max_bitrate_kbps: int = 6000
+    max_peers: int = 4
 
     def __post_init__(self) -> None:
         if not 300 <= self.max_bitrate_kbps <= 100_000:
             raise ConfigError(f"max bitrate must be in 300..100000 kbit/s, got {self.max_bitrate_kbps}")
+        if not 1 <= self.max_peers <= 100:
+            raise ConfigError(f"max peers must be in 1..100, got {self.max_peers}")
         if not self.host:
             raise ConfigError("webrtc host is empty")
         if not is_loopback(self.host) and not self.allow_remote:
