@@ -25,8 +25,9 @@ from pathlib import Path
 from vsr.alloc import keep_freed_buffers
 from vsr.backends import create_backend
 from vsr.backends.base import Backend
-from vsr.models.catalogue import get_spec, new_network
-from vsr.stream import StreamConfig, run_stream, tier_chain
+from vsr.ladder import Ladder
+from vsr.models.catalogue import fallback_chain, get_spec, new_network
+from vsr.stream import StreamConfig, run_stream
 
 PEERS = Path(__file__).resolve().parents[1] / "tests" / "stream_peers.py"
 
@@ -45,21 +46,22 @@ def build(name: str, threads: int | None) -> tuple[tuple[str, Backend], bool]:
     return (name, create_backend("auto", spec, threads=threads, net=net)), random
 
 
-def face_tiers(model: str, threads: int | None) -> list[tuple[tuple[str, Backend], bool]]:
+def face_ladder(model: str, threads: int | None) -> Ladder:
     """What ``vsr stream --face --face-model MODEL`` runs: face mode down MODEL's chain, then bicubic."""
-    from vsr.config import FaceConfig
-    from vsr.face import face_tiers_for
+    from vsr.build_ladder import build_ladder
+    from vsr.config import FaceConfig, ModelConfig
 
-    return [(t, False) for t in face_tiers_for(FaceConfig(face_model=model), threads=threads)]
+    return build_ladder(ModelConfig(threads=threads), face=FaceConfig(face_model=model), live=True)
 
 
 def run_one(model: str, args: argparse.Namespace) -> dict[str, object]:
     """Stream ``args.seconds`` through ``model``'s tier chain; the run's statistics."""
+    built: list[tuple[tuple[str, Backend], bool]] = []
     if args.face:
-        built = face_tiers(model, args.threads)
+        ladder = face_ladder(model, args.threads)
     else:
-        built = [build(name, args.threads) for name in tier_chain(model)]
-    tiers = [t for t, _ in built]
+        built = [build(name, args.threads) for name in fallback_chain(model)]
+        ladder = Ladder([t for t, _ in built])
     p_in, p_out = free_port(), free_port(socket.SOCK_DGRAM)
     cfg = StreamConfig(
         f"tcp://127.0.0.1:{p_in}?listen=1",
@@ -69,18 +71,15 @@ def run_one(model: str, args: argparse.Namespace) -> dict[str, object]:
         threads=args.threads,
     )
     result: list[object] = []
-    runner = threading.Thread(target=lambda: result.append(run_stream(cfg, tiers)), daemon=True)
+    runner = threading.Thread(target=lambda: result.append(run_stream(cfg, ladder)), daemon=True)
     runner.start()
     send = [sys.executable, str(PEERS), "send", f"tcp://127.0.0.1:{p_in}", "--seconds", str(args.seconds)]
     send += ["--fps", str(args.fps), "--size", "320x180"] + (["--clip", args.clip] if args.clip else [])
     subprocess.run(send, check=True, timeout=args.seconds + 60, stderr=subprocess.DEVNULL)
     runner.join(timeout=60)
-    for _, backend in tiers:
-        backend.close()
+    ladder.close()
     stats = result[0].to_dict()  # type: ignore[attr-defined]
-    stats["random_weights"] = [name for (name, _), random in built if random]
-    if args.face:
-        stats["face"] = tiers[0][1].stats.summary()  # type: ignore[attr-defined]
+    stats["random_weights"] = [] if args.face else [name for (name, _), random in built if random]
     return stats
 
 

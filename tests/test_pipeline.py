@@ -13,6 +13,7 @@ from conftest import packets_of, video_times
 
 from vsr.backends import create_backend
 from vsr.config import DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig
+from vsr.ladder import Ladder
 from vsr.pipeline import END, upscale_file
 from vsr.stats import Progress, RunStats
 
@@ -26,7 +27,7 @@ def upscale(src: Path, dst: Path, *, batch: int = 1, stop=None, backend=None, **
         BICUBIC,
         PipelineConfig(batch=batch),
         stop=stop,
-        backend=backend,
+        ladder=None if backend is None else Ladder([("test", backend)], owned=False),
     )
 
 

@@ -25,7 +25,9 @@ import pytest
 from vsr.backends.base import ModelInfo
 from vsr.backends.bicubic import BicubicBackend
 from vsr.errors import ConfigError
-from vsr.stream import DROP, BudgetController, StreamConfig, run_stream, sink_kind, tier_chain
+from vsr.ladder import Ladder
+from vsr.models.catalogue import fallback_chain
+from vsr.stream import DROP, BudgetController, StreamConfig, run_stream, sink_kind
 
 PEERS = str(Path(__file__).with_name("stream_peers.py"))
 FPS = 25
@@ -151,15 +153,15 @@ def test_controller_probes_in_warm_bursts_and_upgrades_to_a_tier_that_keeps_up()
 # -- configuration ------------------------------------------------------------------------------
 
 
-def test_config_sink_kinds_and_tier_chain(tmp_path: Path) -> None:
+def test_config_sink_kinds_and_fallback_chain(tmp_path: Path) -> None:
     assert sink_kind("-") == "pipe"
     assert sink_kind("udp://127.0.0.1:5000") == "mpegts"
     assert sink_kind("rtmp://host/live/key") == "flv"
     assert sink_kind(str(tmp_path / "hls")) == "hls"
-    assert tier_chain("compact") == ("compact", "fast-plus", "fast", "fast-lite", "fast-tiny", "bicubic")
-    assert tier_chain("fast-stream") == ("fast-stream", "fast-lite-stream", "fast-tiny-stream", "bicubic")
-    assert tier_chain("fast-lite-stream") == ("fast-lite-stream", "fast-tiny-stream", "bicubic")
-    assert tier_chain("bicubic") == ("bicubic",)
+    assert fallback_chain("compact") == ("compact", "fast-plus", "fast", "fast-lite", "fast-tiny", "bicubic")
+    assert fallback_chain("fast-stream") == ("fast-stream", "fast-lite-stream", "fast-tiny-stream", "bicubic")
+    assert fallback_chain("fast-lite-stream") == ("fast-lite-stream", "fast-tiny-stream", "bicubic")
+    assert fallback_chain("bicubic") == ("bicubic",)
     with pytest.raises(ConfigError, match="latency budget"):
         StreamConfig("-", "-", latency_budget_ms=0)
     with pytest.raises(ConfigError, match="cannot stream to 'http://x'"):
@@ -370,7 +372,9 @@ def test_overloaded_model_degrades_instead_of_lagging(tmp_path: Path) -> None:
     cfg = StreamConfig(f"tcp://127.0.0.1:{p_in}?listen=1", str(hls), latency_budget_ms=120.0)
     tiers = [("slow", SlowModel(0.06)), ("bicubic", BicubicBackend())]
     result: list[object] = []
-    runner = threading.Thread(target=lambda: result.append(run_stream(cfg, tiers)), daemon=True)
+    runner = threading.Thread(
+        target=lambda: result.append(run_stream(cfg, Ladder(tiers, owned=False))), daemon=True
+    )
     runner.start()
     with spawn(sender(f"tcp://127.0.0.1:{p_in}", 3.0), stderr=subprocess.DEVNULL) as send:
         assert wait(send) == 0

@@ -87,13 +87,12 @@ def test_stream_face_mode_detects_faces_and_outputs_4x(tmp_path):
 def test_face_tiers_share_tracks_and_counts_across_a_tier_switch():
     import numpy as np
 
-    from vsr.config import FaceConfig
-    from vsr.face import face_tiers_for
-    from vsr.stream.budget import BudgetController
-    from vsr.stream.live import warm_up_tiers
+    from vsr.build_ladder import build_ladder
+    from vsr.config import FaceConfig, ModelConfig
+    from vsr.engine import BudgetController
 
-    tiers = face_tiers_for(FaceConfig(face_model="fast-plus"))
-    try:
+    with build_ladder(ModelConfig(), face=FaceConfig(face_model="fast-plus"), live=True) as ladder:
+        tiers = ladder.rungs
         assert [name for name, _ in tiers] == [
             "face:fast-plus+bicubic",
             "face:fast+bicubic",
@@ -108,8 +107,9 @@ def test_face_tiers_share_tracks_and_counts_across_a_tier_switch():
         ups = [up for _, up in tiers[:-1]]
         # the live runs' warm-up probes every tier, then forgets the probes without unsharing
         controller = BudgetController([name for name, _ in tiers], budget_s=0.150)
-        warm_up_tiers([b for _, b in tiers], controller, 180, 320)
+        ladder.warm_up(180, 320, controller.observe_infer)
         assert all(up.stats is ups[0].stats for up in ups) and ups[0].stats.frames == 0
+        assert ladder.face_stats is ups[0].stats
         ids, detected = [], []
         for i, frame in enumerate(frames):  # the controller switching tiers every other frame
             up = ups[(i // 2) % len(ups)]
@@ -123,10 +123,5 @@ def test_face_tiers_share_tracks_and_counts_across_a_tier_switch():
         summary = tiers[0][1].stats.summary()  # type: ignore[attr-defined]
         assert summary["frames"] == len(frames) and summary["tracks_started"] == 1
         assert summary["faces_detected_frames"] == len(frames)
-        only = face_tiers_for(FaceConfig(face_model="bicubic"))
-        assert [name for name, _ in only] == ["face:bicubic+bicubic", "bicubic"]
-        for _, b in only:
-            b.close()
-    finally:
-        for _, b in tiers:
-            b.close()
+        with build_ladder(ModelConfig(), face=FaceConfig(face_model="bicubic"), live=True) as only:
+            assert only.names == ["face:bicubic+bicubic", "bicubic"]

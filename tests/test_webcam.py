@@ -20,6 +20,7 @@ from vsr.backends import create_backend
 from vsr.cli import main
 from vsr.config import FaceConfig
 from vsr.errors import ConfigError, InputError
+from vsr.ladder import Ladder
 from vsr.webcam import (
     FileSource,
     WebcamConfig,
@@ -156,7 +157,7 @@ def test_counters_add_up_with_a_network_tier(tmp_path: Path, monkeypatch: pytest
     out = tmp_path / "o.mp4"
     cfg = WebcamConfig(input=str(SAMPLE), size=(160, 90), outputs=(str(out),), duration_s=2.0)
     try:
-        stats = run_webcam(cfg, tiers)
+        stats = run_webcam(cfg, Ladder(tiers, owned=False))
     finally:
         net.close()
     d = stats.to_dict()
@@ -174,7 +175,7 @@ def test_tiny_budget_degrades_instead_of_lagging(tmp_path: Path) -> None:
         input=str(SAMPLE), outputs=(str(tmp_path / "o.mp4"),), duration_s=1.0, latency_budget_ms=1.0
     )
     slow = SlowBackend(0.05)
-    stats = run_webcam(cfg, [("slow", slow), ("bicubic", create_backend("auto", "bicubic"))])
+    stats = run_webcam(cfg, Ladder([("slow", slow), ("bicubic", create_backend("auto", "bicubic"))]))
     d = stats.to_dict()
     assert d["frames_degraded"] >= d["frames_out"] - 2 and d["frames_out"] > 10
     assert d["added_latency"]["p95_ms"] < 200

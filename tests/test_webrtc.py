@@ -30,6 +30,7 @@ from test_webcam import SlowBackend  # a backend that takes a set time per frame
 from vsr.backends import create_backend
 from vsr.cli import main
 from vsr.errors import ConfigError
+from vsr.ladder import Ladder
 from vsr.webrtc import WebrtcConfig, is_loopback
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,7 +120,7 @@ def test_server_serves_page_and_refuses_bad_offer() -> None:
     from vsr.webrtc import running_server
 
     with running_server(
-        WebrtcConfig(port=0, model="bicubic"), [("bicubic", create_backend("auto", "bicubic"))]
+        WebrtcConfig(port=0, model="bicubic"), Ladder([("bicubic", create_backend("auto", "bicubic"))])
     ) as (
         url,
         _,
@@ -244,7 +245,10 @@ def test_browser_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     tiers, net = _upscaler()
     try:
         with (
-            running_server(WebrtcConfig(port=0, latency_budget_ms=150), tiers) as (url, server),
+            running_server(WebrtcConfig(port=0, latency_budget_ms=150), Ladder(tiers, owned=False)) as (
+                url,
+                server,
+            ),
             tempfile.TemporaryDirectory() as profile,
         ):
             driver = _chrome(y4m, profile)

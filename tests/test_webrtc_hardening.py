@@ -26,6 +26,7 @@ import pytest
 
 from vsr.backends import create_backend
 from vsr.errors import ConfigError
+from vsr.ladder import Ladder
 from vsr.webrtc import WebrtcConfig
 
 pytestmark = pytest.mark.skipif(
@@ -48,7 +49,9 @@ def serve(caplog: pytest.LogCaptureFixture) -> Iterator[Any]:
 
         def start(**kw: Any) -> tuple[str, Any]:
             cfg = WebrtcConfig(port=0, model="bicubic", **kw)
-            return stack.enter_context(running_server(cfg, [("bicubic", create_backend("auto", "bicubic"))]))
+            return stack.enter_context(
+                running_server(cfg, Ladder([("bicubic", create_backend("auto", "bicubic"))]))
+            )
 
         yield start
 

@@ -247,6 +247,7 @@ def _make_clip(cfg: BenchConfig, size: tuple[int, int]) -> Path:
 def _bench_e2e(model: str, backend: str, clip: Path, cfg: BenchConfig) -> dict[str, object]:
     """Decode -> upscale -> encode ``clip`` through the real pipeline; fps and per-stage p50/p95."""
     from .config import DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig
+    from .ladder import Ladder
     from .pipeline import upscale_file
 
     out = clip.with_name(f"out_{model}_{backend}.mp4")
@@ -263,7 +264,7 @@ def _bench_e2e(model: str, backend: str, clip: Path, cfg: BenchConfig) -> dict[s
             enc,
             ModelConfig(model=model, backend=backend, compile=cfg.compile),
             PipelineConfig(batch=cfg.batch),
-            backend=b,
+            ladder=None if b is None else Ladder([(model, b)], owned=False),
         ).to_dict()
     finally:
         if b is not None:

@@ -27,8 +27,9 @@ from .backends import BACKEND_NAMES
 from .config import DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
 from .errors import ConfigError, VsrError
 from .models.catalogue import CATALOGUE
-from .pipeline import stop_on_signals, upscale_file
-from .stats import RunStats
+from .pipeline import upscale_file
+from .signals import stop_on_signals
+from .stats import Progress, RunStats
 
 __all__ = ["build_parser", "main"]
 
@@ -288,18 +289,14 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         raise ConfigError(
             "refusing to write video to a terminal; redirect stdout (-o - > FILE) or use -o FILE"
         )
-    face = _face_upscaler(args, model) if args.face else None
-    try:
-        with stop_on_signals() as stop:
-            stats = upscale_file(dec, enc, model, pipe, stop=stop, backend=face)
-    finally:
-        if face is not None:
-            face.close()
-    if face is not None:  # "model" names both: face:FACE_MODEL+BACKGROUND_MODEL
-        summary = face.stats.summary()
-        stats.extra.update(
-            model=face.info.name, face=summary, faces_detected_frames=summary["faces_detected_frames"]
-        )
+    progress = Progress(0, enabled=pipe.progress)
+    with stop_on_signals() as stop:
+        try:
+            stats = upscale_file(
+                dec, enc, model, pipe, stop=stop, face=_face_config(args), on_status=progress.draw
+            )
+        finally:
+            progress.close()
     _report(stats, enc.path, args.json_stats)
     if stats.interrupted:
         if stats.frames_out:
@@ -310,21 +307,6 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             log.warning("interrupted before any frame was encoded; nothing written")
         return 128 + (stop.signum or signal.SIGINT)
     return 0
-
-
-def _face_upscaler(args: argparse.Namespace, model: ModelConfig):  # -> FaceRegionUpscaler
-    from .face import face_upscaler_for
-
-    fc = _face_config(args)
-    assert fc is not None
-    up = face_upscaler_for(fc, backend=model.backend, threads=model.threads)
-    log.info(
-        "face mode: %s on faces, %s elsewhere, %s detector",
-        up.face.info.name,
-        fc.background_model,
-        fc.detector,
-    )
-    return up
 
 
 def _report(stats: RunStats, output: str, json_path: str | None) -> None:
@@ -363,29 +345,12 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         raise ConfigError("refusing to write video to a terminal; redirect stdout or stream to a URL")
     live = not args.quiet and sys.stderr.isatty()
     status = (lambda line: sys.stderr.write("\r" + line + " ")) if live else None
-    tiers = _stream_face_tiers(args) if args.face else None
-    try:
-        with stop_on_signals() as stop:
-            stats = run_stream(cfg, tiers, stop=stop, on_status=status)
-    finally:
-        for _, backend in tiers or ():
-            backend.close()
-    if tiers:
-        summary = tiers[0][1].stats.summary()  # type: ignore[attr-defined]
-        stats.extra.update(face=summary, faces_detected_frames=summary["faces_detected_frames"])
+    with stop_on_signals() as stop:
+        stats = run_stream(cfg, stop=stop, on_status=status, face=_face_config(args))
     _end_live("stream", stats, live, args.json_stats)
+    if stats.failed:
+        return _fail(f"stream input lost: {stats.ended}", 3)
     return 128 + stop.signum if stop.signum else 0
-
-
-def _stream_face_tiers(args: argparse.Namespace) -> list:
-    """Face mode on a live stream: face mode down the face model's chain, then bicubic as the floor."""
-    from .face import face_tiers_for
-
-    fc = _face_config(args)
-    assert fc is not None
-    tiers = face_tiers_for(fc, backend=args.backend, threads=args.threads)
-    log.info("face mode tiers: %s; %s detector", ", ".join(name for name, _ in tiers), fc.detector)
-    return tiers
 
 
 def _face_config(args: argparse.Namespace) -> FaceConfig | None:

@@ -13,6 +13,7 @@ __all__ = [
     "InputError",
     "ModelError",
     "OutputError",
+    "ReceiverGone",
     "VsrError",
 ]
 
@@ -39,6 +40,11 @@ class OutputError(VsrError, OSError):
     """The output cannot be written (exists, unwritable, container cannot hold the codec)."""
 
     exit_code = 4
+
+
+class ReceiverGone(OutputError):
+    """The receiver went away (closed the connection, the pipe or the preview window): a live run
+    ends cleanly, saying why."""
 
 
 class ModelError(VsrError, RuntimeError):

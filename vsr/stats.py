@@ -110,8 +110,14 @@ class Progress:
         if not self.enabled or (not force and now - self._last < self.interval):
             return
         self._last = now
+        self.draw(self.line(done, now - self._start))
+
+    def draw(self, line: str) -> None:
+        """Redraw the bar with a line made elsewhere (e.g. by the engine's :meth:`line`)."""
+        if not self.enabled:
+            return
         with self._lock:
-            self.stream.write("\r" + self.line(done, now - self._start))
+            self.stream.write("\r" + line)
             self.stream.flush()
             self._drawn = True
 

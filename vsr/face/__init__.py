@@ -16,8 +16,6 @@ from .region import (
     best_face_model,
     create_face_upscaler,
     crop_rect,
-    face_tiers_for,
-    face_upscaler_for,
     feather_for,
     feather_mask,
 )
@@ -39,8 +37,6 @@ __all__ = [
     "create_detector",
     "create_face_upscaler",
     "crop_rect",
-    "face_tiers_for",
-    "face_upscaler_for",
     "feather_for",
     "feather_mask",
     "nms",

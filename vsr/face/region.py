@@ -20,13 +20,13 @@ import cv2
 import numpy as np
 
 from ..backends.base import Backend, ModelInfo
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError
 from .detect import FaceDetector, create_detector
 from .stats import FaceFrameInfo, FaceStats
 from .track import FaceTracker, Track
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import FaceConfig
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,6 @@ __all__ = [
     "best_face_model",
     "create_face_upscaler",
     "crop_rect",
-    "face_tiers_for",
-    "face_upscaler_for",
     "feather_for",
     "feather_mask",
 ]
@@ -330,73 +328,3 @@ def create_face_upscaler(
         if bg is not None:
             bg.close()
         raise
-
-
-def face_upscaler_for(
-    cfg: FaceConfig, *, backend: str = "auto", threads: int | None = None
-) -> FaceRegionUpscaler:
-    """:func:`create_face_upscaler` from a :class:`~vsr.config.FaceConfig`: what ``--face`` and its
-    flags mean for ``vsr upscale`` (no deadline). Live commands use :func:`face_tiers_for`. The
-    result owns both backends."""
-    return create_face_upscaler(
-        cfg.face_model,
-        cfg.background_model,
-        backend=backend,
-        detector=cfg.detector,
-        detect_every=cfg.detect_every,
-        margin=cfg.margin,
-        threads=threads,
-    )
-
-
-def face_tiers_for(
-    cfg: FaceConfig, *, backend: str = "auto", threads: int | None = None
-) -> list[tuple[str, Backend]]:
-    """Face mode under a live latency budget: the tiers a budget controller may use, best first.
-
-    One face-region upscaler per face model down the face model's tier chain (``fast-plus`` ->
-    ``fast`` -> ``fast-lite`` -> ``fast-tiny``: a slow moment costs face quality before it costs
-    the faces), then plain bicubic as the floor. The face tiers share one detector, tracker and
-    :class:`FaceStats`, so tracks (ids, smoothing) and counts carry across a switch of tier and
-    ``tiers[0][1].stats`` counts every face-mode frame. The caller closes every tier.
-    """
-    from ..backends import create_backend
-    from ..models.catalogue import get_spec
-    from ..stream.config import tier_chain
-
-    first = cfg.face_model or best_face_model(live=True)
-    names = [first] + [n for n in tier_chain(first)[1:] if n != "bicubic" and get_spec(n).has_weights]
-    detector, tracker, stats = create_detector(cfg.detector), FaceTracker(), FaceStats()
-
-    def face_tier(name: str) -> FaceRegionUpscaler:
-        face, bg = create_backend(backend, name, threads=threads), None
-        try:
-            bg = create_backend(backend, cfg.background_model, threads=threads)
-            up = FaceRegionUpscaler(
-                face, bg, detector=detector, tracker=tracker, detect_every=cfg.detect_every, margin=cfg.margin
-            )
-        except Exception:
-            face.close()
-            if bg is not None:
-                bg.close()
-            raise
-        up.stats = stats
-        return up
-
-    tiers: list[tuple[str, Backend]] = []
-    try:
-        for i, name in enumerate(names):
-            try:
-                up = face_tier(name)
-            except ModelError:
-                if i == 0:  # the face model asked for must build; a cheaper fallback may not
-                    raise
-                log.info("face fallback tier %s cannot be built; skipping it", name)
-                continue
-            tiers.append((up.info.name, up))
-        tiers.append(("bicubic", create_backend("auto", "bicubic")))
-    except Exception:
-        for _, b in tiers:
-            b.close()
-        raise
-    return tiers

@@ -15,7 +15,16 @@ from ..errors import ConfigError, ModelError
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
-__all__ = ["CATALOGUE", "WEIGHTS_DIR", "ModelSpec", "build_model", "get_spec", "model_names"]
+__all__ = [
+    "CATALOGUE",
+    "WEIGHTS_DIR",
+    "ModelSpec",
+    "build_model",
+    "check_fallbacks",
+    "fallback_chain",
+    "get_spec",
+    "model_names",
+]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -36,6 +45,8 @@ class ModelSpec:
     ``cpu_backend``: the backend measured fastest on CPU for this architecture (``auto`` uses it).
     ``weights``: file name under ``vsr/weights`` (``None`` for bicubic); ``sha256`` its checksum,
     ``None`` while no trained weights ship.
+    ``fallback``: the next cheaper model a live run degrades to when this one cannot keep its
+    latency budget (``None``: the floor). Every chain ends in ``bicubic`` (checked at import).
     """
 
     name: str
@@ -52,6 +63,7 @@ class ModelSpec:
     tier: Literal["baseline", "cpu", "gpu", "quality"] = "cpu"
     receptive_radius: int = 0
     cpu_backend: Literal["torch", "onnx"] = "torch"
+    fallback: str | None = None
 
     @property
     def weights_path(self) -> Path | None:
@@ -83,6 +95,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         tier="cpu",
         receptive_radius=6,
         cpu_backend="torch",
+        fallback="fast-lite",
     ),
     ModelSpec(
         name="fast-stream",
@@ -96,6 +109,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         tier="cpu",
         receptive_radius=6,
         cpu_backend="torch",
+        fallback="fast-lite-stream",
     ),
     ModelSpec(
         name="fast-lite",
@@ -109,6 +123,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         tier="cpu",
         receptive_radius=5,
         cpu_backend="torch",
+        fallback="fast-tiny",
     ),
     ModelSpec(
         name="fast-lite-stream",
@@ -122,6 +137,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         tier="cpu",
         receptive_radius=5,
         cpu_backend="torch",
+        fallback="fast-tiny-stream",
     ),
     ModelSpec(
         name="fast-tiny",
@@ -135,6 +151,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         tier="cpu",
         receptive_radius=4,
         cpu_backend="torch",
+        fallback="bicubic",
     ),
     ModelSpec(
         name="fast-tiny-stream",
@@ -148,6 +165,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         tier="cpu",
         receptive_radius=4,
         cpu_backend="torch",
+        fallback="bicubic",
     ),
     ModelSpec(
         name="fast-plus",
@@ -161,6 +179,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         tier="cpu",
         receptive_radius=9,
         cpu_backend="torch",
+        fallback="fast",
     ),
     ModelSpec(
         name="compact",
@@ -172,6 +191,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         sha256="432ff7ac9f2ac3d04e0ec8bafb6da21bc144afca8055a98eface9a5d37460a25",
         tier="gpu",
         receptive_radius=18,
+        fallback="fast-plus",
     ),
     ModelSpec(
         name="srresnet",
@@ -183,6 +203,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         sha256="5b7c16715f5b8beb6b57ea9c7e8776927c1e73296316055d5ba1d8d1ae8372b2",
         tier="quality",
         receptive_radius=40,
+        fallback="compact",
     ),
     ModelSpec(
         name="srgan",
@@ -194,8 +215,52 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         sha256="0e180f8890202c48aa24ad9b264f2b2bf491884cf0e18a0a3925538d1e9139f5",
         tier="quality",
         receptive_radius=40,
+        fallback="compact",
     ),
 )
+
+
+def check_fallbacks(specs: tuple[ModelSpec, ...]) -> None:
+    """Raise :class:`ConfigError` unless every ``fallback`` names another entry of the same scale,
+    no chain loops, and every chain ends in a bicubic entry (the floor a live run can always meet).
+    Names must be unique."""
+    by_name: dict[str, ModelSpec] = {}
+    for spec in specs:
+        if spec.name in by_name:
+            raise ConfigError(f"model {spec.name!r} is listed twice")
+        by_name[spec.name] = spec
+    for spec in specs:
+        seen = [spec.name]
+        cur = spec
+        while cur.fallback is not None:
+            nxt = by_name.get(cur.fallback)
+            if nxt is None:
+                raise ConfigError(f"model {cur.name!r} falls back to unknown model {cur.fallback!r}")
+            if nxt.scale != cur.scale:
+                raise ConfigError(
+                    f"model {cur.name!r} (x{cur.scale}) falls back to {nxt.name!r} (x{nxt.scale})"
+                )
+            if nxt.name in seen:
+                raise ConfigError(f"fallback loop: {' -> '.join([*seen, nxt.name])}")
+            seen.append(nxt.name)
+            cur = nxt
+        if cur.arch != "bicubic":
+            raise ConfigError(f"the fallback chain of {spec.name!r} ends in {cur.name!r}, not in bicubic")
+
+
+check_fallbacks(CATALOGUE)
+
+
+def fallback_chain(name: str) -> tuple[str, ...]:
+    """``name`` and the models it degrades to, best first, ending in ``bicubic``.
+
+    ``compact`` -> ``("compact", "fast-plus", "fast", "fast-lite", "fast-tiny", "bicubic")``;
+    ``fast-stream`` -> ``("fast-stream", "fast-lite-stream", "fast-tiny-stream", "bicubic")``.
+    """
+    chain = [get_spec(name)]
+    while chain[-1].fallback is not None:
+        chain.append(get_spec(chain[-1].fallback))
+    return tuple(s.name for s in chain)
 
 
 def model_names() -> list[str]:

@@ -8,11 +8,10 @@ only as a last resort), the input may stall and reconnect, the receiver may leav
 
 from __future__ import annotations
 
-from .budget import DROP, BudgetController
-from .config import StreamConfig, sink_kind, tier_chain
-from .live import build_tiers, run_stream
+from ..engine import DROP, BudgetController, LiveStats
+from .config import StreamConfig, sink_kind
+from .live import run_stream, stream_ladder
 from .sink import HLS_PLAYLIST, ReceiverGone
-from .stats import LiveStats
 
 __all__ = [
     "DROP",
@@ -21,8 +20,7 @@ __all__ = [
     "LiveStats",
     "ReceiverGone",
     "StreamConfig",
-    "build_tiers",
     "run_stream",
     "sink_kind",
-    "tier_chain",
+    "stream_ladder",
 ]

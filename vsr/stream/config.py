@@ -12,16 +12,15 @@ from typing import Literal
 
 from ..backends import BACKEND_NAMES
 from ..errors import ConfigError
-from ..models.catalogue import CATALOGUE, get_spec
+from ..models.catalogue import get_spec
 
-__all__ = ["SinkKind", "StreamConfig", "sink_kind", "tier_chain"]
+__all__ = ["SinkKind", "StreamConfig", "sink_kind"]
 
 SinkKind = Literal["pipe", "mpegts", "flv", "hls"]
 """How the output is written: MPEG-TS on stdout, MPEG-TS to a URL, FLV (rtmp), HLS directory."""
 
 _TS_SCHEMES = ("tcp://", "udp://", "srt://", "rist://")
 _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
-_TIER_ORDER = ("bicubic", "fast-tiny", "fast-lite", "fast", "fast-plus", "compact", "srresnet")
 
 
 def sink_kind(output: str, fmt: str | None = None) -> SinkKind:
@@ -49,23 +48,6 @@ def sink_kind(output: str, fmt: str | None = None) -> SinkKind:
     if os.path.exists(output) and not os.path.isdir(output):
         raise ConfigError(f"HLS output {output!r} exists and is not a directory")
     return "hls"
-
-
-def tier_chain(model: str) -> tuple[str, ...]:
-    """The models the budget controller may use, best first, ending in ``bicubic``.
-
-    ``compact`` -> ``("compact", "fast-plus", "fast", "fast-lite", "fast-tiny", "bicubic")``; a ``-stream``
-    model falls back to the ``-stream`` variants of the cheaper tiers where they exist. Quality
-    models beyond ``srresnet`` (srgan) fall back like ``srresnet``.
-    """
-    spec = get_spec(model)
-    rank = _TIER_ORDER.index(spec.arch) if spec.arch in _TIER_ORDER else len(_TIER_ORDER)
-    cheaper = [name for name in reversed(_TIER_ORDER[:rank]) if name != model]
-    known = {s.name for s in CATALOGUE}
-    if model.endswith("-stream"):  # a model trained for compressed input falls back to its kind
-        cheaper = [f"{n}-stream" if f"{n}-stream" in known else n for n in cheaper]
-    chain = [model, *cheaper]
-    return tuple(n for n in chain if n in known)
 
 
 @dataclass(frozen=True)
@@ -132,8 +114,3 @@ class StreamConfig:
     def sink(self) -> SinkKind:
         """How the output is written (see :func:`sink_kind`)."""
         return sink_kind(self.output, self.format)
-
-    @property
-    def tiers(self) -> tuple[str, ...]:
-        """The models the budget controller may use, best first (see :func:`tier_chain`)."""
-        return tier_chain(self.model)

@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ..errors import OutputError
+from ..errors import OutputError, ReceiverGone
 from ..video.convert import RgbToYuv
 from ..video.meta import ColourTags
 from ..video.remux import Remuxer
@@ -30,10 +30,6 @@ log = logging.getLogger(__name__)
 
 HLS_PLAYLIST = "index.m3u8"
 _GONE_ERRNOS = {errno.EPIPE, errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED, errno.ENOTCONN}
-
-
-class ReceiverGone(OutputError):
-    """The receiver closed the connection (or the pipe): the stream ends cleanly."""
 
 
 def _is_gone(exc: BaseException) -> bool:

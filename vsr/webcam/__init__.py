@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .capture import Captured, FileSource, OpenCVCamera, PyAVCamera, open_source
 from .config import VCAM, WebcamConfig, default_camera, output_kind, parse_size
-from .live import build_webcam_tiers, run_webcam, side_by_side
+from .live import run_webcam, side_by_side, webcam_ladder
 from .outputs import FileOutput, PreviewOutput, StreamOutput, VirtualCamera, open_outputs, preview_unavailable
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "StreamOutput",
     "VirtualCamera",
     "WebcamConfig",
-    "build_webcam_tiers",
     "default_camera",
     "open_outputs",
     "open_source",
@@ -35,4 +34,5 @@ __all__ = [
     "preview_unavailable",
     "run_webcam",
     "side_by_side",
+    "webcam_ladder",
 ]

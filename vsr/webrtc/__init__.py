@@ -20,18 +20,18 @@ __all__ = [
     "EnhanceServer",
     "EnhanceTrack",
     "WebrtcConfig",
-    "as_tiers",
-    "build_webrtc_tiers",
     "is_loopback",
+    "ladder_of",
     "running_server",
     "serve",
+    "webrtc_ladder",
 ]
 
 _LAZY = {
     "EnhanceTrack": "track",
-    "as_tiers": "track",
+    "ladder_of": "track",
     "EnhanceServer": "server",
-    "build_webrtc_tiers": "server",
+    "webrtc_ladder": "server",
     "running_server": "server",
     "serve": "server",
 }

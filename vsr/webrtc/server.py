@@ -3,7 +3,7 @@
 ``GET /`` the page (``static/index.html`` + ``app.js``); ``POST /offer`` takes the browser's SDP
 offer (JSON ``{"sdp", "type"}``) and answers with an :class:`~vsr.webrtc.track.EnhanceTrack` on
 the browser's camera track; ``GET /stats`` is the newest track's statistics (JSON, polled by the
-page). One upscaler (its tiers) serves every connection, in one worker thread.
+page). One ladder serves every connection (its lock serialises inference).
 
 Hardening (each refusal is one warning line, never a traceback): a request whose ``Host`` is not
 the served address, or whose ``Origin`` is not that same address, gets 403 (DNS rebinding,
@@ -25,20 +25,21 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from ..backends.base import Backend
+from ..build_ladder import build_ladder
+from ..config import ModelConfig
 from ..errors import OutputError
+from ..ladder import Ladder
 from .config import WebrtcConfig, is_loopback
 from .track import EnhanceTrack
 
-__all__ = ["EnhanceServer", "build_webrtc_tiers", "running_server", "serve"]
+__all__ = ["EnhanceServer", "running_server", "serve", "webrtc_ladder"]
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,9 @@ def raise_encoder_bitrates(max_kbps: int) -> None:
         mod.DEFAULT_BITRATE = max(mod.MIN_BITRATE, max_kbps * 1000 // 3)
 
 
-def build_webrtc_tiers(cfg: WebrtcConfig) -> list[tuple[str, Backend]]:
-    """The upscaler tiers ``cfg`` asks for, best first (as ``vsr webcam`` builds them)."""
-    from ..webcam import WebcamConfig, build_webcam_tiers
-
-    wc = WebcamConfig(
-        input="webrtc", model=cfg.model, backend=cfg.backend, threads=cfg.threads, face=cfg.face, preview=True
-    )
-    return build_webcam_tiers(wc)
+def webrtc_ladder(cfg: WebrtcConfig) -> Ladder:
+    """The ladder ``cfg`` asks for: its model down the catalogue fallbacks, or face mode."""
+    return build_ladder(ModelConfig(cfg.model, cfg.backend, threads=cfg.threads), face=cfg.face, live=True)
 
 
 _ICE_HOSTS: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
@@ -146,15 +142,14 @@ async def read_offer(request: web.Request) -> RTCSessionDescription:
 
 
 class EnhanceServer:
-    """The app's state: the tiers, the worker thread, the open peer connections and tracks."""
+    """The app's state: the ladder (shared by every track), the open peer connections and tracks."""
 
     connect_timeout_s: float = 30.0  # a peer not connected by then is closed (it holds a slot)
 
-    def __init__(self, cfg: WebrtcConfig, tiers: Sequence[tuple[str, Backend]]) -> None:
-        self.cfg, self.tiers = cfg, list(tiers)
+    def __init__(self, cfg: WebrtcConfig, ladder: Ladder) -> None:
+        self.cfg, self.ladder = cfg, ladder
         raise_encoder_bitrates(cfg.max_bitrate_kbps)
         scope_ice_host_addresses()
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="vsr-webrtc-infer")
         self.pcs: set[RTCPeerConnection] = set()
         self.tracks: list[EnhanceTrack] = []
         self._sent: dict[RTCPeerConnection, list[MediaStreamTrack]] = {}  # closed with their peer
@@ -222,9 +217,7 @@ class EnhanceServer:
         @pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
             if track.kind == "video":
-                enhanced = EnhanceTrack(
-                    track, self.tiers, latency_budget_ms=self.cfg.latency_budget_ms
-                )
+                enhanced = EnhanceTrack(track, self.ladder, latency_budget_ms=self.cfg.latency_budget_ms)
                 self.tracks.append(enhanced)
                 pc.addTrack(enhanced)
 
@@ -277,7 +270,6 @@ class EnhanceServer:
 
     async def _shutdown(self, app: web.Application) -> None:
         await asyncio.gather(*(self._drop(pc) for pc in list(self.pcs)), return_exceptions=True)
-        self.executor.shutdown(wait=False)
 
 
 def _refuse(request: web.Request, status: int, reason: str) -> web.Response:
@@ -315,12 +307,10 @@ async def _stop(runner: web.AppRunner) -> None:
 
 
 @contextlib.contextmanager
-def running_server(
-    cfg: WebrtcConfig, tiers: Sequence[tuple[str, Backend]]
-) -> Iterator[tuple[str, EnhanceServer]]:
+def running_server(cfg: WebrtcConfig, ladder: Ladder) -> Iterator[tuple[str, EnhanceServer]]:
     """Run the server in a thread of its own (an event loop there) while the block runs; yields
-    (its URL, the server). For tests and embedding; ``tiers`` are not closed."""
-    server = EnhanceServer(cfg, tiers)
+    (its URL, the server). For tests and embedding; the ladder is not closed."""
+    server = EnhanceServer(cfg, ladder)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="vsr-webrtc-loop", daemon=True)
     thread.start()
@@ -336,19 +326,18 @@ def running_server(
 
 def serve(
     cfg: WebrtcConfig,
-    tiers: Sequence[tuple[str, Backend]] | None = None,
+    ladder: Ladder | None = None,
     *,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM. ``tiers`` default: built from ``cfg`` (and closed here)."""
-    own = tiers is None
-    tiers = build_webrtc_tiers(cfg) if tiers is None else list(tiers)
+    """Serve until SIGINT/SIGTERM. ``ladder`` default: built from ``cfg`` (and closed here)."""
+    own = ladder is None
+    ladder = ladder or webrtc_ladder(cfg)
     try:
-        asyncio.run(_serve(EnhanceServer(cfg, tiers), on_ready))
+        asyncio.run(_serve(EnhanceServer(cfg, ladder), on_ready))
     finally:
         if own:
-            for _, backend in tiers:
-                backend.close()
+            ladder.close()
 
 
 async def _serve(server: EnhanceServer, on_ready: Callable[[str], None] | None) -> None:

@@ -2,63 +2,124 @@
 
 Usable from any aiortc application::
 
-    from vsr.backends import create_backend
+    from vsr.build_ladder import build_ladder
+    from vsr.config import ModelConfig
     from vsr.webrtc import EnhanceTrack
 
     @pc.on("track")
     def on_track(track):
         if track.kind == "video":
-            pc.addTrack(EnhanceTrack(track, create_backend("auto", "fast")))
+            pc.addTrack(EnhanceTrack(track, build_ladder(ModelConfig("fast-tiny-stream"))))
 
-Latency stays bounded: a pump task pulls the source track's frames as fast as they come and keeps
-only the newest (older ones are *stale* and dropped, counted), so :meth:`recv` always upscales the
-freshest frame. Per frame the ``vsr stream`` budget controller picks the best tier that fits the
-latency budget (a bicubic floor is always there). Upscaling runs in a worker thread, never on the
-event loop.
+A composition like every command: the frames the peer pushes (:class:`PeerFrames`) + the live
+policy with a one-frame queue (a stale frame is dropped, counted, so the freshest is upscaled) +
+a sink that hands yuv420p frames to :meth:`EnhanceTrack.recv` (:class:`TrackSink`). The engine
+runs in a thread of its own, never on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from fractions import Fraction
 
 import av
-import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..backends.base import Backend
 from ..backends.bicubic import BicubicBackend
-from ..stream import BudgetController, LiveStats
+from ..engine import END, Frame, Live
+from ..engine.live import LiveRun
+from ..ladder import Ladder, Rung
 from ..video.convert import RgbToYuv
 from ..video.meta import ColourTags
 
-__all__ = ["EnhanceTrack", "as_tiers"]
+__all__ = ["EnhanceTrack", "PeerFrames", "TrackSink", "ladder_of"]
 
 log = logging.getLogger(__name__)
 
 
-def as_tiers(upscaler: Backend | Sequence[tuple[str, Backend]]) -> list[tuple[str, Backend]]:
-    """(name, backend) tiers, best first: a list as given, or one backend plus a bicubic floor."""
+def ladder_of(upscaler: Backend | Ladder | Sequence[Rung]) -> Ladder:
+    """A ladder as given (or from (name, backend) rungs), or one backend plus a bicubic floor.
+    The caller closes the backends."""
+    if isinstance(upscaler, Ladder):
+        return upscaler
     if isinstance(upscaler, Sequence):
-        if not upscaler:
-            raise ValueError("EnhanceTrack needs at least one upscaler")
-        return list(upscaler)
-    tiers = [(upscaler.info.name, upscaler)]
+        return Ladder(upscaler, owned=False)
+    rungs = [(upscaler.info.name, upscaler)]
     if upscaler.info.name != "bicubic":
-        tiers.append(("bicubic", BicubicBackend(upscaler.info.scale)))
-    return tiers
+        rungs.append(("bicubic", BicubicBackend(upscaler.info.scale)))
+    return Ladder(rungs, owned=False)
+
+
+class PeerFrames:
+    """The engine's source: frames a WebRTC peer pushes (:meth:`push` from the event loop)."""
+
+    def __init__(self) -> None:
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.time_base: Fraction | None = None
+
+    def push(self, arrival: float, frame: av.VideoFrame | object) -> None:
+        """One received frame (or :data:`~vsr.engine.END` when the peer's track ended)."""
+        self._inbox.put((arrival, frame))
+
+    def items(self, stop: threading.Event) -> Iterator[Frame | object]:
+        while not stop.is_set():
+            try:
+                arrival, frame = self._inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if frame is END:
+                return
+            self.time_base = self.time_base or frame.time_base
+            yield Frame(frame.to_ndarray(format="rgb24"), frame.pts, arrival=arrival)
+
+
+class TrackSink:
+    """The engine's sink: yuv420p frames to the track's event loop, keeping only the newest
+    ``keep`` unread ones (older are dropped, counted in ``dropped``)."""
+
+    def __init__(self, outbox: asyncio.Queue, peer: PeerFrames, keep: int = 2) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None  # set when the track starts
+        self.outbox, self.peer, self.keep = outbox, peer, keep
+        self.dropped = 0
+        self._convert: RgbToYuv | None = None
+
+    def open(self, width: int, height: int) -> None:
+        self._convert = RgbToYuv(width, height, "yuv420p", ColourTags())
+        log.info("enhancing to %dx%d", width, height)
+
+    def write(self, frame: Frame) -> bool:
+        assert self._convert is not None
+        out = self._convert(frame.image)
+        out.pts, out.time_base = frame.pts, self.peer.time_base
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self._hand_over, out)
+        return True
+
+    def _hand_over(self, item: object) -> None:  # on the event loop
+        while self.outbox.qsize() >= self.keep and item is not END:
+            self.outbox.get_nowait()
+            self.dropped += 1
+        self.outbox.put_nowait(item)
+
+    def mux(self, packet: object) -> None:
+        """A peer's video track brings no packets to pass through."""
+
+    def close(self, failed: bool) -> None:
+        """The end of the track is handed over by :class:`EnhanceTrack` once the run returns."""
 
 
 class EnhanceTrack(MediaStreamTrack):
-    """A video track whose frames are ``source``'s, upscaled (RGB in, yuv420p out, pts kept).
+    """A video track whose frames are ``source``'s, upscaled (yuv420p out, pts kept).
 
-    ``upscaler``: a backend (``infer((N,H,W,3) uint8) -> (N,sH,sW,3) uint8``) or (name, backend)
-    tiers best first; the track does not close them. ``executor``: where upscaling runs (default:
-    a thread of its own; share one between tracks that share backends). ``stats`` is a
-    :class:`~vsr.stream.LiveStats` (``queue_dropped`` = stale frames dropped).
+    ``upscaler``: a :class:`~vsr.ladder.Ladder` (shared between tracks: its lock serialises
+    inference) or one backend (a bicubic floor is added). The track does not close it.
+    ``stats`` is a :class:`~vsr.engine.LiveStats` (``dropped_queue_full`` = stale frames dropped).
     """
 
     kind = "video"
@@ -66,104 +127,64 @@ class EnhanceTrack(MediaStreamTrack):
     def __init__(
         self,
         source: MediaStreamTrack,
-        upscaler: Backend | Sequence[tuple[str, Backend]],
+        upscaler: Backend | Ladder | Sequence[Rung],
         *,
         latency_budget_ms: float = 150.0,
-        executor: ThreadPoolExecutor | None = None,
     ) -> None:
         super().__init__()
         self.source = source
-        self.tiers = as_tiers(upscaler)
-        self.controller = BudgetController([n for n, _ in self.tiers], latency_budget_ms / 1000.0)
-        self.stats = LiveStats(self.controller)
-        self._own_executor = executor is None
-        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="vsr-webrtc")
-        self._latest: tuple[float, av.VideoFrame] | None = None
-        self._fresh = asyncio.Event()
+        self.ladder = ladder_of(upscaler)
+        self._peer = PeerFrames()
+        self._outbox: asyncio.Queue = asyncio.Queue()
+        self._stop = threading.Event()
+        self._sink = TrackSink(self._outbox, self._peer)
+        policy = Live(latency_budget_ms, queue_frames=1)
+        self._run = LiveRun(self._peer, self.ladder, self._sink, policy, self._stop, None, 1.0)
+        self.stats = self._run.stats
         self._pump_task: asyncio.Task | None = None
-        self._source_ended = False
-        self._size: tuple[int, int] | None = None
-        self._convert: RgbToYuv | None = None
+        self._thread: threading.Thread | None = None
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._sink.loop = loop
+        self._pump_task = asyncio.ensure_future(self._pump())
+        self._thread = threading.Thread(target=self._engine, args=(loop,), name="vsr-webrtc", daemon=True)
+        self._thread.start()
+
+    def _engine(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self._run.run()
+        except Exception as exc:  # the track ends; the peer connection stays up
+            log.warning("enhancing stopped: %s", exc)
+        finally:
+            self.stats.queue_dropped += self._sink.dropped
+            loop.call_soon_threadsafe(self._sink._hand_over, END)
 
     async def _pump(self) -> None:
-        """Pull source frames; keep only the newest (a replaced one is a stale drop)."""
+        """Pull source frames as they come and push them to the engine."""
         try:
             while True:
                 frame = await self.source.recv()
-                now = time.perf_counter()
-                if self._latest is not None:
-                    self.stats.queue_dropped += 1
-                self._latest = (now, frame)
-                self.stats.frames_in += 1
-                self.stats.rate_in.tick(now)
-                self.controller.observe_arrival(now)
-                self._fresh.set()
+                self._peer.push(time.perf_counter(), frame)
         except MediaStreamError:
-            self._source_ended = True
-            self._fresh.set()
-
-    async def _next(self) -> tuple[float, av.VideoFrame]:
-        if self._pump_task is None:
-            self._pump_task = asyncio.ensure_future(self._pump())
-        while self._latest is None:
-            if self._source_ended:
-                self.stop()
-                raise MediaStreamError
-            self._fresh.clear()
-            await self._fresh.wait()
-        latest, self._latest = self._latest, None
-        return latest
+            self._peer.push(time.perf_counter(), END)
 
     async def recv(self) -> av.VideoFrame:
         """The next enhanced frame (the freshest source frame, upscaled), with the source's pts."""
         if self.readyState != "live":
             raise MediaStreamError
-        arrival, frame = await self._next()
-        loop = asyncio.get_running_loop()
-        out = await loop.run_in_executor(self._executor, self._enhance, arrival, frame)
-        now = time.perf_counter()
-        self.stats.latency.add(now - arrival)
-        self.stats.frames_out += 1
-        self.stats.rate_out.tick(now)
-        return out
-
-    def _enhance(self, arrival: float, frame: av.VideoFrame) -> av.VideoFrame:
-        """Worker thread: pick a tier, upscale, convert to yuv420p. Returns a new frame."""
-        rgb = frame.to_ndarray(format="rgb24")
-        self._prepare(rgb.shape[0], rgb.shape[1])
-        tier = self.controller.choose(time.perf_counter() - arrival, 0)
-        t0 = time.perf_counter()
-        high = self.tiers[tier][1].infer(rgb[None])[0]
-        t1 = time.perf_counter()
-        self.controller.observe_infer(tier, t1 - t0)
-        self.stats.stages["infer"].add(t1 - t0)
-        assert self._convert is not None
-        out = self._convert(high)
-        self.controller.observe_encode(time.perf_counter() - t1)
-        out.pts, out.time_base = frame.pts, frame.time_base
-        return out
-
-    def _prepare(self, height: int, width: int) -> None:
-        """At the first frame and on a size change: prepare every tier, warm it up, time it once."""
-        if self._size == (height, width):
-            return
-        probe = np.zeros((1, height, width, 3), dtype=np.uint8)
-        for i, (_, backend) in enumerate(self.tiers):
-            backend.prepare(height, width, 1)
-            backend.infer(probe)  # the first call pays one-off costs: not a fair estimate
-            t0 = time.perf_counter()
-            backend.infer(probe)
-            self.controller.observe_infer(i, time.perf_counter() - t0)
-        scale = self.tiers[0][1].info.scale
-        self._convert = RgbToYuv(width * scale, height * scale, "yuv420p", ColourTags())
-        self._size = (height, width)
-        log.info("enhancing %dx%d -> %dx%d", width, height, width * scale, height * scale)
+        if self._thread is None:
+            self._start()
+        item = await self._outbox.get()
+        if item is END:
+            self.stop()
+            raise MediaStreamError
+        return item
 
     def stop(self) -> None:
-        """End this track (not the source); stops the pump and a worker thread of its own."""
+        """End this track (not the source): stops the pump and the engine thread."""
+        self._stop.set()
         if self._pump_task is not None:
             self._pump_task.cancel()
-        if self._own_executor:
-            self._executor.shutdown(wait=False)
-        self.stats.seconds = time.perf_counter() - self.stats.started
+        self._peer.push(time.perf_counter(), END)
         super().stop()

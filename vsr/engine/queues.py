@@ -1,4 +1,4 @@
-"""The live pipeline's input queue: tiny, bounded, and it never blocks the reader.
+"""The live policy's input queue: tiny, bounded, and it never blocks the reader.
 
 A live reader must not wait: while it waits, the socket's backlog grows. So when the queue is full,
 :meth:`FrameQueue.put` drops the *oldest video frame* waiting (audio packets are never dropped)
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
 
-import numpy as np
+from .frame import Frame
 
-__all__ = ["CLOSED", "FrameQueue", "LiveFrame"]
+__all__ = ["CLOSED", "FrameQueue"]
 
 
 class _Closed:
@@ -25,23 +24,8 @@ CLOSED = _Closed()
 """What :meth:`FrameQueue.get` returns once the queue is closed and empty."""
 
 
-@dataclass
-class LiveFrame:
-    """One live video frame on its way through the pipeline.
-
-    ``arrival``: perf_counter seconds when it came out of the decoder; ``pts``: in the sink's time
-    base; ``image``: (H, W, 3) uint8 RGB, owned by this object (the low-res input, then the
-    upscaled output); ``tier``: index of the model tier that upscaled it.
-    """
-
-    arrival: float
-    pts: int
-    image: np.ndarray
-    tier: int = 0
-
-
 class FrameQueue:
-    """A bounded FIFO of LiveFrames and audio packets; one producer, one consumer."""
+    """A bounded FIFO of frames and pass-through packets; one producer, one consumer."""
 
     def __init__(self, max_frames: int) -> None:
         self.max_frames = max_frames
@@ -60,7 +44,7 @@ class FrameQueue:
         """Append; when this makes too many frames wait, drop the oldest frame (counted)."""
         with self._cond:
             self._items.append(item)
-            if isinstance(item, LiveFrame):
+            if isinstance(item, Frame):
                 self._frames += 1
                 if self._frames > self.max_frames:
                     self._drop_oldest_frame()
@@ -68,7 +52,7 @@ class FrameQueue:
 
     def _drop_oldest_frame(self) -> None:
         for i, old in enumerate(self._items):
-            if isinstance(old, LiveFrame):
+            if isinstance(old, Frame):
                 del self._items[i]
                 self._frames -= 1
                 self.dropped += 1
@@ -87,7 +71,7 @@ class FrameQueue:
                 self._cond.wait(timeout)
             if self._items:
                 item = self._items.popleft()
-                if isinstance(item, LiveFrame):
+                if isinstance(item, Frame):
                     self._frames -= 1
                 return item
             return CLOSED if self._closed else None

@@ -97,6 +97,7 @@ class LiveStats:
         self.reconnects = 0
         self.audio_packets = 0
         self.ended = ""
+        self.failed = False  # the input was lost for good (gave up reconnecting)
         self.started = time.perf_counter()
         self.seconds = 0.0
         self.rate_in, self.rate_out = _Rate(), _Rate()
@@ -139,6 +140,7 @@ class LiveStats:
             "audio_packets": self.audio_packets,
             "seconds": round(self.seconds, 3),
             "ended": self.ended,
+            "failed": self.failed,
             "added_latency": self.latency.percentiles() | self.latency.trend(),
             "stages": {name: s.percentiles() for name, s in self.stages.items()},
             "controller": c.summary(),
