@@ -12,7 +12,7 @@ from typing import Literal
 
 from ..backends import BACKEND_NAMES
 from ..errors import ConfigError
-from ..models.catalogue import get_spec
+from ..models.catalogue import LIVE_MODEL, get_spec
 
 __all__ = ["SinkKind", "StreamConfig", "sink_kind"]
 
@@ -66,7 +66,7 @@ class StreamConfig:
 
     input: str
     output: str
-    model: str = "fast-tiny-stream"
+    model: str = LIVE_MODEL
     backend: str = "auto"
     format: str | None = None
     input_format: str | None = None

@@ -15,7 +15,7 @@ from typing import Literal
 from ..backends import BACKEND_NAMES
 from ..config import CONTAINER_EXTENSIONS, FaceConfig
 from ..errors import ConfigError
-from ..models.catalogue import get_spec
+from ..models.catalogue import LIVE_MODEL, get_spec
 from ..stream.config import sink_kind
 
 __all__ = ["VCAM", "OutputKind", "WebcamConfig", "default_camera", "output_kind", "parse_size"]
@@ -78,7 +78,7 @@ class WebcamConfig:
     input: str | None = None
     size: tuple[int, int] | None = None
     fps: float | None = None
-    model: str = "fast"
+    model: str = LIVE_MODEL
     backend: str = "auto"
     threads: int | None = None
     face: FaceConfig | None = None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..backends import BACKEND_NAMES
 from ..config import FaceConfig
 from ..errors import ConfigError
-from ..models.catalogue import get_spec
+from ..models.catalogue import LIVE_MODEL, get_spec
 
 __all__ = ["WebrtcConfig", "is_loopback"]
 
@@ -42,7 +42,7 @@ class WebrtcConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     allow_remote: bool = False
-    model: str = "fast"
+    model: str = LIVE_MODEL
     backend: str = "auto"
     threads: int | None = None
     face: FaceConfig | None = None

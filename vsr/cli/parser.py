@@ -1,39 +1,16 @@
-"""The ``vsr`` command: argparse -> config objects -> library calls. No logic of its own.
-
-Sub-commands: ``upscale`` (a video, a file or a pipe), ``models`` (the catalogue), ``eval``
-(Y-PSNR/SSIM on an image set), ``bench`` (frames/s), ``engine build|list`` (TensorRT engines),
-``stream`` (a live stream in, an HD stream out), ``webcam`` (a camera or a clip played live) and
-``webrtc`` (the browser plugin's server). Every failure is one line ``vsr: error: ...`` on stderr and a
-non-zero exit (the :class:`~vsr.errors.VsrError` subclass's ``exit_code``; 130/143 after
-SIGINT/SIGTERM). Logs and the progress bar go to stderr, so stdout can carry video (``-o -``).
-"""
+"""The ``vsr`` argument parser: every sub-command, its flags and their help. No logic of its own."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import signal
-import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-import av
+from .. import __version__
+from ..backends import BACKEND_NAMES
+from ..models.catalogue import LIVE_MODEL
+from . import commands
 
-from . import __version__
-from .alloc import keep_freed_buffers
-from .backends import BACKEND_NAMES
-from .config import DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
-from .errors import ConfigError, VsrError
-from .models.catalogue import CATALOGUE
-from .pipeline import upscale_file
-from .signals import stop_on_signals
-from .stats import Progress, RunStats
-
-__all__ = ["build_parser", "main"]
-
-log = logging.getLogger("vsr")
+__all__ = ["build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,7 +51,7 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings and errors only")
     _add_face_flags(p)
-    p.set_defaults(func=_cmd_upscale)
+    p.set_defaults(func=commands.upscale)
 
 
 def _add_face_flags(p: argparse.ArgumentParser) -> None:
@@ -101,13 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_upscale(sub)
     m = sub.add_parser("models", help="list the models", description="List the model catalogue.")
-    m.set_defaults(func=_cmd_models)
+    m.set_defaults(func=commands.models)
     e = sub.add_parser("eval", help="score a model on an image set", description="Y-PSNR / SSIM of a model.")
     e.add_argument("--model", required=True, help="catalogue model")
     e.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
     e.add_argument("--data", required=True, metavar="DIR", help="folder of HR images (or of image sets)")
     e.add_argument("--json", default=None, metavar="FILE", help="also write the result as JSON")
-    e.set_defaults(func=_cmd_eval)
+    e.set_defaults(func=commands.eval)
     _add_bench(sub)
     _add_engine(sub)
     _add_stream(sub)
@@ -150,7 +127,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     b.add_argument("--json", default=None, metavar="FILE", help="write the full report as JSON")
     b.add_argument("--plot", default=None, metavar="FILE.png", help="write a bar chart")
-    b.set_defaults(func=_cmd_bench)
+    b.set_defaults(func=commands.bench)
 
 
 def _add_engine(sub: argparse._SubParsersAction) -> None:
@@ -160,9 +137,9 @@ def _add_engine(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--model", required=True, help="catalogue model")
     b.add_argument("--profile", required=True, help="shape profile from engines/profiles.toml (e.g. p720)")
     b.add_argument("--fp32", action="store_true", help="build an FP32 engine (default: FP16)")
-    b.set_defaults(func=_cmd_engine_build)
+    b.set_defaults(func=commands.engine_build)
     ls = esub.add_parser("list", help="list cached engines and profiles", description="List engines.")
-    ls.set_defaults(func=_cmd_engine_list)
+    ls.set_defaults(func=commands.engine_list)
 
 
 def _add_stream(sub: argparse._SubParsersAction) -> None:
@@ -179,7 +156,7 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
         metavar="OUTPUT",
         help="- (stdout, MPEG-TS), tcp/udp/srt URL (MPEG-TS), rtmp URL, or a directory (HLS)",
     )
-    _add_live_model_flags(s, "fast-tiny-stream", "fast-tiny-stream, trained for compressed input")
+    _add_live_model_flags(s, LIVE_MODEL, f"{LIVE_MODEL}, trained for compressed input")
     s.add_argument("--format", default=None, choices=("mpegts", "flv", "hls"), help="force the output muxer")
     s.add_argument("--input-format", default=None, help="force the input demuxer")
     s.add_argument("--reconnect", action="store_true", help="reconnect to a stalled or closed input")
@@ -192,7 +169,7 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
     s.add_argument("-q", "--quiet", action="store_true", help="no status line, warnings and errors only")
     _add_face_flags(s)
-    s.set_defaults(func=_cmd_stream)
+    s.set_defaults(func=commands.stream)
 
 
 def _add_live_model_flags(p: argparse.ArgumentParser, model: str, why: str = "") -> None:
@@ -235,13 +212,13 @@ def _add_webcam(sub: argparse._SubParsersAction) -> None:
     )
     w.add_argument("--preview", action="store_true", help="show a window (needs a display and GUI OpenCV)")
     w.add_argument("--side-by-side", action="store_true", help="bicubic left, enhanced right")
-    _add_live_model_flags(w, "fast")
+    _add_live_model_flags(w, LIVE_MODEL, f"{LIVE_MODEL}, as every live command")
     w.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     w.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     w.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
     w.add_argument("-q", "--quiet", action="store_true", help="no status line, warnings and errors only")
     _add_face_flags(w)
-    w.set_defaults(func=_cmd_webcam)
+    w.set_defaults(func=commands.webcam)
 
 
 def _add_webrtc(sub: argparse._SubParsersAction) -> None:
@@ -254,7 +231,7 @@ def _add_webrtc(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     r.add_argument("--allow-remote", action="store_true", help="needed to bind anything but loopback")
     r.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
-    _add_live_model_flags(r, "fast")
+    _add_live_model_flags(r, LIVE_MODEL, f"{LIVE_MODEL}, as every live command")
     r.add_argument(
         "--max-bitrate",
         type=int,
@@ -264,286 +241,4 @@ def _add_webrtc(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--max-peers", type=int, default=4, metavar="N", help="connections at once (default: 4)")
     _add_face_flags(r)
-    r.set_defaults(func=_cmd_webrtc)
-
-
-def _configs(args: argparse.Namespace) -> tuple[DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig]:
-    dec = DecodeConfig(args.input, format=args.input_format)
-    enc = EncodeConfig(
-        args.output,
-        format=args.format,
-        codec=args.codec,
-        crf=args.crf,
-        preset=args.preset,
-        pix_fmt=args.pix_fmt,
-        overwrite=args.overwrite,
-    )
-    model = ModelConfig(args.model, args.backend, args.device, args.tile, args.threads, args.compile)
-    pipe = PipelineConfig(batch=args.batch, progress=not args.quiet and sys.stderr.isatty())
-    return dec, enc, model, pipe
-
-
-def _cmd_upscale(args: argparse.Namespace) -> int:
-    dec, enc, model, pipe = _configs(args)
-    if enc.is_pipe and sys.stdout.isatty():
-        raise ConfigError(
-            "refusing to write video to a terminal; redirect stdout (-o - > FILE) or use -o FILE"
-        )
-    progress = Progress(0, enabled=pipe.progress)
-    with stop_on_signals() as stop:
-        try:
-            stats = upscale_file(
-                dec, enc, model, pipe, stop=stop, face=_face_config(args), on_status=progress.draw
-            )
-        finally:
-            progress.close()
-    _report(stats, enc.path, args.json_stats)
-    if stats.interrupted:
-        if stats.frames_out:
-            log.warning(
-                "interrupted after %d frames; %s holds them and is playable", stats.frames_out, enc.path
-            )
-        else:
-            log.warning("interrupted before any frame was encoded; nothing written")
-        return 128 + (stop.signum or signal.SIGINT)
-    return 0
-
-
-def _report(stats: RunStats, output: str, json_path: str | None) -> None:
-    where = "stdout" if output == "-" else output
-    log.info(
-        "wrote %s: %d frames in %.2f s (%.2f fps) with %s",
-        where,
-        stats.frames_out,
-        stats.seconds,
-        stats.fps,
-        stats.extra.get("backend", "?"),
-    )
-    if json_path:
-        _write_json(stats.to_dict(), json_path)
-
-
-def _cmd_stream(args: argparse.Namespace) -> int:
-    from .stream import StreamConfig, run_stream
-
-    cfg = StreamConfig(
-        args.input,
-        args.output,
-        model=args.model,
-        backend=args.backend,
-        format=args.format,
-        input_format=args.input_format,
-        latency_budget_ms=args.latency_budget,
-        reconnect=args.reconnect,
-        reconnect_for_s=args.reconnect_for,
-        stall_timeout_s=args.stall_timeout,
-        preset=args.preset,
-        crf=args.crf,
-        threads=args.threads,
-    )
-    if cfg.sink == "pipe" and sys.stdout.isatty():
-        raise ConfigError("refusing to write video to a terminal; redirect stdout or stream to a URL")
-    live = not args.quiet and sys.stderr.isatty()
-    status = (lambda line: sys.stderr.write("\r" + line + " ")) if live else None
-    with stop_on_signals() as stop:
-        stats = run_stream(cfg, stop=stop, on_status=status, face=_face_config(args))
-    _end_live("stream", stats, live, args.json_stats)
-    if stats.failed:
-        return _fail(f"stream input lost: {stats.ended}", 3)
-    return 128 + stop.signum if stop.signum else 0
-
-
-def _face_config(args: argparse.Namespace) -> FaceConfig | None:
-    if not args.face:
-        return None
-    return FaceConfig(
-        args.face_model, args.background_model, args.face_detector, args.face_every, args.face_margin
-    )
-
-
-def _cmd_webcam(args: argparse.Namespace) -> int:
-    from .webcam import WebcamConfig, parse_size, run_webcam
-
-    cfg = WebcamConfig(
-        device=args.device,
-        input=args.input,
-        size=parse_size(args.size) if args.size else None,
-        fps=args.fps,
-        model=args.model,
-        backend=args.backend,
-        threads=args.threads,
-        face=_face_config(args),
-        outputs=tuple(args.output),
-        preview=args.preview,
-        side_by_side=args.side_by_side,
-        latency_budget_ms=args.latency_budget,
-        duration_s=args.duration,
-        overwrite=args.overwrite,
-    )
-    live = not args.quiet and sys.stderr.isatty()
-    status = (lambda line: sys.stderr.write("\r" + line + " ")) if live else None
-    with stop_on_signals() as stop:
-        stats = run_webcam(cfg, stop=stop, on_status=status)
-    _end_live("webcam", stats, live, args.json_stats)
-    return 128 + stop.signum if stop.signum else 0
-
-
-def _cmd_webrtc(args: argparse.Namespace) -> int:
-    from .webrtc import WebrtcConfig, serve
-
-    cfg = WebrtcConfig(
-        host=args.host,
-        port=args.port,
-        allow_remote=args.allow_remote,
-        model=args.model,
-        backend=args.backend,
-        threads=args.threads,
-        face=_face_config(args),
-        latency_budget_ms=args.latency_budget,
-        max_bitrate_kbps=args.max_bitrate,
-        max_peers=args.max_peers,
-    )
-    serve(cfg, on_ready=lambda url: log.info("open %s in a browser (Ctrl-C stops)", url))
-    return 0
-
-
-def _end_live(what: str, stats: Any, live: bool, json_path: str | None) -> None:
-    """The closing line of a live run (stats: its LiveStats) and its --json-stats file."""
-    if live:
-        sys.stderr.write("\n")
-    log.info(
-        "%s ended (%s): %d frames in, %d out, %d degraded, %d dropped; added latency p95 %s ms",
-        what,
-        stats.ended,
-        stats.frames_in,
-        stats.frames_out,
-        stats.controller.degraded,
-        stats.dropped,
-        stats.latency.percentiles()["p95_ms"],
-    )
-    if json_path:
-        _write_json(stats.to_dict(), json_path)
-
-
-def _write_json(data: dict, path: str) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-    except OSError as exc:
-        log.warning("cannot write stats to %s: %s", path, exc.strerror or exc)
-
-
-def _cmd_models(args: argparse.Namespace) -> int:
-    print(f"{'name':<10} {'tier':<9} {'colour':<6} {'params':>10}  {'weights':<8} description")
-    for s in CATALOGUE:
-        weights = "yes" if s.has_weights else "missing"
-        print(f"{s.name:<10} {s.tier:<9} {s.colour:<6} {s.params:>10,}  {weights:<8} {s.description}")
-    return 0
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate, format_table
-
-    ModelConfig(args.model, args.backend)  # validates the names
-    result = evaluate(args.model, Path(args.data), args.backend)
-    print(format_table(result))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2, default=str)
-    return 0
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import BenchConfig, format_report, parse_size, plot_report, run_bench, write_json
-
-    for name in args.model:
-        ModelConfig(name)  # validates the names before anything runs
-    for name in args.backend:
-        ModelConfig(backend=name)
-    cfg = BenchConfig(
-        models=tuple(args.model),
-        backends=tuple(args.backend),
-        sizes=tuple(parse_size(s) for s in args.size),
-        frames=args.frames,
-        warmup=args.warmup,
-        batch=args.batch,
-        end_to_end=not args.no_e2e,
-        input=Path(args.input) if args.input else None,
-        preset=args.preset,
-        random_weights=args.random_weights,
-        compile=args.compile,
-    )
-    report = run_bench(cfg)
-    print(format_report(report))
-    if args.json:
-        write_json(report, Path(args.json))
-    if args.plot:
-        plot_report(report, Path(args.plot))
-    return 0
-
-
-def _cmd_engine_build(args: argparse.Namespace) -> int:
-    from .trt import build_engine
-
-    path = build_engine(args.model, args.profile, fp16=not args.fp32, report=log.info)
-    print(path)
-    return 0
-
-
-def _cmd_engine_list(args: argparse.Namespace) -> int:
-    from .trt import format_engine_list
-
-    print(format_engine_list())
-    return 0
-
-
-class _Formatter(logging.Formatter):
-    """``vsr: warning: message`` (lower-case level names, like the error line)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        record = logging.makeLogRecord(record.__dict__)
-        record.levelname = record.levelname.lower()
-        return super().format(record)
-
-
-def _setup_logging(verbose: bool, quiet: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter("vsr: %(levelname)s: %(message)s"))
-    root = logging.getLogger("vsr")
-    root.handlers[:] = [handler]
-    root.propagate = False
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``vsr`` command line; returns the process exit code."""
-    args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose, getattr(args, "quiet", False))
-    keep_freed_buffers()  # frame-sized buffers stay on the heap: no page faults per frame (vsr.alloc)
-    try:
-        return _dispatch(args)
-    finally:  # an in-process caller (tests, embedding) keeps no handler on a stream it may close
-        logging.getLogger("vsr").handlers[:] = []
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    try:
-        return args.func(args)
-    except VsrError as exc:
-        return _fail(str(exc), exc.exit_code)
-    except BrokenPipeError:  # PyAV's own BrokenPipeError is one of these too
-        return _fail("the output pipe was closed before the video was finished", 1)
-    except av.error.FFmpegError as exc:
-        return _fail(f"FFmpeg: {exc}", 1)
-    except OSError as exc:
-        return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-    except Exception as exc:  # one line for the user; the traceback with -v
-        log.debug("unexpected error", exc_info=True)
-        return _fail(f"unexpected {type(exc).__name__}: {exc}", 1)
-
-
-def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"vsr: error: {message}\n")
-    return code
+    r.set_defaults(func=commands.webrtc)

@@ -1,0 +1,250 @@
+"""The ``vsr`` sub-commands: parsed arguments -> config objects -> one library call -> printed result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..config import DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
+from ..errors import ConfigError, InputError
+from ..models.catalogue import CATALOGUE
+from ..pipeline import upscale_file
+from ..signals import stop_on_signals
+from ..stats import Progress, RunStats
+
+log = logging.getLogger("vsr")
+
+
+def _configs(args: argparse.Namespace) -> tuple[DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig]:
+    dec = DecodeConfig(args.input, format=args.input_format)
+    enc = EncodeConfig(
+        args.output,
+        format=args.format,
+        codec=args.codec,
+        crf=args.crf,
+        preset=args.preset,
+        pix_fmt=args.pix_fmt,
+        overwrite=args.overwrite,
+    )
+    model = ModelConfig(args.model, args.backend, args.device, args.tile, args.threads, args.compile)
+    pipe = PipelineConfig(batch=args.batch, progress=not args.quiet and sys.stderr.isatty())
+    return dec, enc, model, pipe
+
+
+def upscale(args: argparse.Namespace) -> int:
+    dec, enc, model, pipe = _configs(args)
+    if enc.is_pipe and sys.stdout.isatty():
+        raise ConfigError(
+            "refusing to write video to a terminal; redirect stdout (-o - > FILE) or use -o FILE"
+        )
+    progress = Progress(0, enabled=pipe.progress)
+    with stop_on_signals() as stop:
+        try:
+            stats = upscale_file(
+                dec, enc, model, pipe, stop=stop, face=_face_config(args), on_status=progress.draw
+            )
+        finally:
+            progress.close()
+    _report(stats, enc.path, args.json_stats)
+    if stats.interrupted:
+        if stats.frames_out:
+            log.warning(
+                "interrupted after %d frames; %s holds them and is playable", stats.frames_out, enc.path
+            )
+        else:
+            log.warning("interrupted before any frame was encoded; nothing written")
+        return 128 + (stop.signum or signal.SIGINT)
+    return 0
+
+
+def _report(stats: RunStats, output: str, json_path: str | None) -> None:
+    where = "stdout" if output == "-" else output
+    log.info(
+        "wrote %s: %d frames in %.2f s (%.2f fps) with %s",
+        where,
+        stats.frames_out,
+        stats.seconds,
+        stats.fps,
+        stats.extra.get("backend", "?"),
+    )
+    if json_path:
+        _write_json(stats.to_dict(), json_path)
+
+
+def stream(args: argparse.Namespace) -> int:
+    from ..stream import StreamConfig, run_stream
+
+    cfg = StreamConfig(
+        args.input,
+        args.output,
+        model=args.model,
+        backend=args.backend,
+        format=args.format,
+        input_format=args.input_format,
+        latency_budget_ms=args.latency_budget,
+        reconnect=args.reconnect,
+        reconnect_for_s=args.reconnect_for,
+        stall_timeout_s=args.stall_timeout,
+        preset=args.preset,
+        crf=args.crf,
+        threads=args.threads,
+    )
+    if cfg.sink == "pipe" and sys.stdout.isatty():
+        raise ConfigError("refusing to write video to a terminal; redirect stdout or stream to a URL")
+    live = not args.quiet and sys.stderr.isatty()
+    status = (lambda line: sys.stderr.write("\r" + line + " ")) if live else None
+    with stop_on_signals() as stop:
+        stats = run_stream(cfg, stop=stop, on_status=status, face=_face_config(args))
+    _end_live("stream", stats, live, args.json_stats)
+    if stats.failed:
+        raise InputError(f"stream input lost: {stats.ended}")
+    return 128 + stop.signum if stop.signum else 0
+
+
+def _face_config(args: argparse.Namespace) -> FaceConfig | None:
+    if not args.face:
+        return None
+    return FaceConfig(
+        args.face_model, args.background_model, args.face_detector, args.face_every, args.face_margin
+    )
+
+
+def webcam(args: argparse.Namespace) -> int:
+    from ..webcam import WebcamConfig, parse_size, run_webcam
+
+    cfg = WebcamConfig(
+        device=args.device,
+        input=args.input,
+        size=parse_size(args.size) if args.size else None,
+        fps=args.fps,
+        model=args.model,
+        backend=args.backend,
+        threads=args.threads,
+        face=_face_config(args),
+        outputs=tuple(args.output),
+        preview=args.preview,
+        side_by_side=args.side_by_side,
+        latency_budget_ms=args.latency_budget,
+        duration_s=args.duration,
+        overwrite=args.overwrite,
+    )
+    live = not args.quiet and sys.stderr.isatty()
+    status = (lambda line: sys.stderr.write("\r" + line + " ")) if live else None
+    with stop_on_signals() as stop:
+        stats = run_webcam(cfg, stop=stop, on_status=status)
+    _end_live("webcam", stats, live, args.json_stats)
+    return 128 + stop.signum if stop.signum else 0
+
+
+def webrtc(args: argparse.Namespace) -> int:
+    from ..webrtc import WebrtcConfig, serve
+
+    cfg = WebrtcConfig(
+        host=args.host,
+        port=args.port,
+        allow_remote=args.allow_remote,
+        model=args.model,
+        backend=args.backend,
+        threads=args.threads,
+        face=_face_config(args),
+        latency_budget_ms=args.latency_budget,
+        max_bitrate_kbps=args.max_bitrate,
+        max_peers=args.max_peers,
+    )
+    serve(cfg, on_ready=lambda url: log.info("open %s in a browser (Ctrl-C stops)", url))
+    return 0
+
+
+def _end_live(what: str, stats: Any, live: bool, json_path: str | None) -> None:
+    """The closing line of a live run (stats: its LiveStats) and its --json-stats file."""
+    if live:
+        sys.stderr.write("\n")
+    log.info(
+        "%s ended (%s): %d frames in, %d out, %d degraded, %d dropped; added latency p95 %s ms",
+        what,
+        stats.ended,
+        stats.frames_in,
+        stats.frames_out,
+        stats.controller.degraded,
+        stats.dropped,
+        stats.latency.percentiles()["p95_ms"],
+    )
+    if json_path:
+        _write_json(stats.to_dict(), json_path)
+
+
+def _write_json(data: dict, path: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+    except OSError as exc:
+        log.warning("cannot write stats to %s: %s", path, exc.strerror or exc)
+
+
+def models(args: argparse.Namespace) -> int:
+    print(f"{'name':<10} {'tier':<9} {'colour':<6} {'params':>10}  {'weights':<8} description")
+    for s in CATALOGUE:
+        weights = "yes" if s.has_weights else "missing"
+        print(f"{s.name:<10} {s.tier:<9} {s.colour:<6} {s.params:>10,}  {weights:<8} {s.description}")
+    return 0
+
+
+def eval(args: argparse.Namespace) -> int:
+    from ..evaluate import evaluate, format_table
+
+    ModelConfig(args.model, args.backend)  # validates the names
+    result = evaluate(args.model, Path(args.data), args.backend)
+    print(format_table(result))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2, default=str)
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    from ..bench import BenchConfig, format_report, parse_size, plot_report, run_bench, write_json
+
+    for name in args.model:
+        ModelConfig(name)  # validates the names before anything runs
+    for name in args.backend:
+        ModelConfig(backend=name)
+    cfg = BenchConfig(
+        models=tuple(args.model),
+        backends=tuple(args.backend),
+        sizes=tuple(parse_size(s) for s in args.size),
+        frames=args.frames,
+        warmup=args.warmup,
+        batch=args.batch,
+        end_to_end=not args.no_e2e,
+        input=Path(args.input) if args.input else None,
+        preset=args.preset,
+        random_weights=args.random_weights,
+        compile=args.compile,
+    )
+    report = run_bench(cfg)
+    print(format_report(report))
+    if args.json:
+        write_json(report, Path(args.json))
+    if args.plot:
+        plot_report(report, Path(args.plot))
+    return 0
+
+
+def engine_build(args: argparse.Namespace) -> int:
+    from ..trt import build_engine
+
+    path = build_engine(args.model, args.profile, fp16=not args.fp32, report=log.info)
+    print(path)
+    return 0
+
+
+def engine_list(args: argparse.Namespace) -> int:
+    from ..trt import format_engine_list
+
+    print(format_engine_list())
+    return 0
