@@ -14,20 +14,32 @@ from ..backends import BACKEND_NAMES
 from ..errors import ConfigError
 from ..models.catalogue import LIVE_MODEL, get_spec
 
-__all__ = ["SinkKind", "StreamConfig", "sink_kind"]
+__all__ = ["FILE_EXTENSIONS", "SinkKind", "StreamConfig", "sink_kind"]
 
-SinkKind = Literal["pipe", "mpegts", "flv", "hls"]
-"""How the output is written: MPEG-TS on stdout, MPEG-TS to a URL, FLV (rtmp), HLS directory."""
+SinkKind = Literal["pipe", "mpegts", "flv", "hls", "ts-file", "mp4-file", "mkv-file"]
+"""How the output is written: MPEG-TS on stdout, MPEG-TS to a URL, FLV (rtmp), HLS (a directory or
+a ``.m3u8`` playlist), or a video file: MPEG-TS, fragmented MP4/MOV, Matroska."""
+
+FILE_EXTENSIONS: dict[str, SinkKind] = {
+    ".ts": "ts-file",
+    ".m2ts": "ts-file",
+    ".mp4": "mp4-file",
+    ".mov": "mp4-file",
+    ".m4v": "mp4-file",
+    ".mkv": "mkv-file",
+}
+"""Output file extensions and the kind of file each gets."""
 
 _TS_SCHEMES = ("tcp://", "udp://", "srt://", "rist://")
 _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 
 
 def sink_kind(output: str, fmt: str | None = None) -> SinkKind:
-    """What ``output`` is: ``-`` stdout, a tcp/udp/srt URL, an rtmp URL, or an HLS directory.
+    """What ``output`` is: ``-`` stdout, a tcp/udp/srt URL, an rtmp URL, a video file or HLS.
 
-    ``fmt`` forces ``hls``, ``flv`` or ``mpegts``. A path that is not a URL is an HLS directory (it
-    may not exist yet; an existing non-directory is refused).
+    ``fmt`` forces ``hls``, ``flv`` or ``mpegts``. A path with a video-file extension (see
+    :data:`FILE_EXTENSIONS`) is that file; a ``.m3u8`` path is an HLS playlist (segments beside it);
+    a path without an extension (or an existing directory) is an HLS directory.
     """
     if fmt is not None:
         kinds = {"mpegts": "mpegts", "flv": "flv", "hls": "hls"}
@@ -45,7 +57,26 @@ def sink_kind(output: str, fmt: str | None = None) -> SinkKind:
         raise ConfigError(
             f"cannot stream to {output!r}: use -, tcp://, udp://, srt://, rtmp:// or a directory (HLS)"
         )
-    if os.path.exists(output) and not os.path.isdir(output):
+    return _path_kind(output)
+
+
+def _path_kind(output: str) -> SinkKind:
+    """A local output: a video file by its extension, a ``.m3u8`` playlist or an HLS directory."""
+    is_dir = os.path.isdir(output) or output.endswith(("/", os.sep))
+    suffix = os.path.splitext(output.rstrip("/" + os.sep))[1].lower()
+    if suffix in FILE_EXTENSIONS:
+        if is_dir:
+            raise ConfigError(f"output {output!r} is a directory, but a {suffix} output is a file")
+        return FILE_EXTENSIONS[suffix]
+    if suffix == ".m3u8" or is_dir:
+        return "hls"
+    if suffix:
+        known = ", ".join([*FILE_EXTENSIONS, ".m3u8"])
+        raise ConfigError(
+            f"cannot stream to {output!r}: a file output must end in one of {known}; "
+            "a directory without an extension gets HLS"
+        )
+    if os.path.exists(output):
         raise ConfigError(f"HLS output {output!r} exists and is not a directory")
     return "hls"
 
@@ -54,8 +85,9 @@ def sink_kind(output: str, fmt: str | None = None) -> SinkKind:
 class StreamConfig:
     """One live stream: where from, where to, which model, and the live rules.
 
-    ``input``: anything FFmpeg reads live (``-``, tcp/udp/srt/rtmp/rtsp/HLS URL). ``output``: ``-``,
-    a tcp/udp/srt URL (MPEG-TS), an rtmp URL (FLV) or a directory (HLS). ``latency_budget_ms``: the
+    ``input``: anything FFmpeg reads live (``-``, tcp/udp/srt/rtmp/rtsp/HLS URL), or a regular
+    file (played at its own frame rate). ``output``: ``-``, a tcp/udp/srt URL (MPEG-TS), an rtmp
+    URL (FLV), a video file (``.ts``, ``.mp4``, ``.mkv``, ...) or HLS (a directory or ``.m3u8``). ``latency_budget_ms``: the
     most latency vsr may add per frame (input arrival -> output write) before it degrades.
     ``reconnect``: reopen the input with exponential backoff (``backoff_s`` doubling up to
     ``backoff_max_s``) for at most ``reconnect_for_s`` after it stalls (no data for
@@ -88,7 +120,7 @@ class StreamConfig:
         if not self.input:
             raise ConfigError("stream input is empty (use - for stdin or a URL)")
         if not self.output:
-            raise ConfigError("stream output is empty (use - for stdout, a URL or a directory)")
+            raise ConfigError("stream output is empty (use - for stdout, a URL, a file or a directory)")
         get_spec(self.model)
         if self.backend not in BACKEND_NAMES:
             raise ConfigError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKEND_NAMES)}")

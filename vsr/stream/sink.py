@@ -1,8 +1,10 @@
-"""The live output: libx264 tuned for zero latency, muxed as MPEG-TS, FLV (rtmp) or HLS.
+"""The live output: libx264 tuned for zero latency, muxed as MPEG-TS, FLV (rtmp), HLS or a file.
 
 ``-`` writes MPEG-TS to stdout; ``tcp://`` / ``udp://`` / ``srt://`` URLs get MPEG-TS (udp in
 1316-byte datagrams, seven TS packets); ``rtmp://`` gets FLV; a directory becomes an HLS stream
-(``index.m3u8`` + ``seg_NNNNN.ts``, old segments deleted, each segment starting on a keyframe).
+(``index.m3u8`` + ``seg_NNNNN.ts``, old segments deleted, each segment starting on a keyframe), and
+so does a ``.m3u8`` path (``NAME_NNNNN.ts`` beside it); a ``.ts`` / ``.mp4`` / ``.mkv`` (...) path
+becomes that file, playable even when the process is killed (see :func:`~vsr.stream.config.sink_kind`).
 Audio packets are copied untouched (or re-encoded where the container refuses them, see
 :class:`~vsr.video.remux.Remuxer`). A receiver that goes away raises :class:`ReceiverGone`.
 """
@@ -74,16 +76,41 @@ class LiveSink:
             if url.lower().startswith("udp://") and "pkt_size" not in url:
                 url += ("&" if "?" in url else "?") + "pkt_size=1316"  # 7 TS packets per datagram
             return url, "mpegts", low_delay
-        folder = Path(self.cfg.output)
-        folder.mkdir(parents=True, exist_ok=True)
+        if self.kind == "hls":
+            return self._hls_target()
+        return self._file_target(low_delay)
+
+    def _file_target(self, low_delay: dict[str, str]) -> tuple[str, str, dict[str, str]]:
+        """A video file that plays even when cut short (the process killed): MPEG-TS, MP4/MOV
+        fragmented at every keyframe, or Matroska with a cluster at least every second."""
+        path = Path(self.cfg.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.kind == "ts-file":
+            return str(path), "mpegts", low_delay
+        if self.kind == "mkv-file":
+            return str(path), "matroska", {**low_delay, "cluster_time_limit": "1000"}
+        # no empty_moov: AAC copied from MPEG-TS (ADTS) has no AudioSpecificConfig before its first
+        # packet, and an empty moov written at open would need it (the muxer refuses the audio)
+        muxer = "mov" if path.suffix.lower() == ".mov" else "mp4"
+        return str(path), muxer, {**low_delay, "movflags": "frag_keyframe+default_base_moof"}
+
+    def _hls_target(self) -> tuple[str, str, dict[str, str]]:
+        """A directory gets ``index.m3u8`` + ``seg_NNNNN.ts``; a ``.m3u8`` path is the playlist
+        itself, with ``<name>_NNNNN.ts`` segments beside it."""
+        out = Path(self.cfg.output)
+        if out.suffix.lower() == ".m3u8" and not out.is_dir():
+            playlist, segments = out, out.with_name(f"{out.stem}_%05d.ts")
+        else:
+            playlist, segments = out / HLS_PLAYLIST, out / "seg_%05d.ts"
+        playlist.parent.mkdir(parents=True, exist_ok=True)
         return (
-            str(folder / HLS_PLAYLIST),
+            str(playlist),
             "hls",
             {
                 "hls_time": f"{self.cfg.hls_time:g}",
                 "hls_list_size": str(self.cfg.hls_list_size),
                 "hls_flags": "delete_segments+independent_segments",
-                "hls_segment_filename": str(folder / "seg_%05d.ts"),
+                "hls_segment_filename": str(segments),
                 "max_interleave_delta": "100000",
             },
         )
