@@ -1,15 +1,18 @@
 """The live input: PyAV opened for low delay, stall detection, reconnect with exponential backoff.
 
 :class:`LiveSource` yields decoded video frames and audio packets as they arrive, each with its
-arrival time (``time.perf_counter()`` seconds). A stall (no data for ``stall_timeout_s``), an error
+arrival time (``time.perf_counter()`` seconds). Each connection joins at its first keyframe
+(:class:`~vsr.stream.join.KeyframeGate`). A stall (no data for ``stall_timeout_s``), an error
 or the end of the input either ends the stream (with a log line saying why) or, with
 ``reconnect``, reopens the input with backoff 0.5, 1, 2, ... s for up to ``reconnect_for_s``. After
-a reconnect timestamps are shifted so the output timeline continues (never goes back).
+a reconnect timestamps are shifted so the output timeline continues (never goes back). A regular
+file is played at its own frame rate (:class:`~vsr.stream.pacing.Pacer`), every frame of it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -21,8 +24,10 @@ import av
 from ..errors import InputError
 from ..video.reader import close_quietly
 from .config import StreamConfig
+from .join import KeyframeGate
+from .pacing import Pacer
 
-__all__ = ["Arrival", "LiveSource", "low_delay_options"]
+__all__ = ["Arrival", "LiveSource", "SourceInfo", "is_regular_file", "low_delay_options"]
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +39,23 @@ _STALL_ERRORS = (av.error.FFmpegError, OSError, EOFError)
 
 
 def low_delay_options(url: str) -> dict[str, str]:
-    """Demuxer/protocol options for a live ``url``: no input buffering, a short probe.
+    """Demuxer/protocol options for a live ``url``: a short probe, so the stream starts quickly.
 
-    With ``fflags=nobuffer`` the packets read while probing are not kept: the stream joins at the
-    live edge (the frames skipped are counted, see :attr:`LiveSource.skipped_at_join`).
+    The packets read while probing are kept and delivered first (no ``fflags=nobuffer``: it
+    throws them away, and with them the first keyframe, so a long-GOP stream showed nothing until
+    its next keyframe). Nothing else is buffered on the way in.
     """
-    opts = {"fflags": "nobuffer", "probesize": "262144", "analyzeduration": "500000", "fpsprobesize": "3"}
+    opts = {"probesize": "262144", "analyzeduration": "500000", "fpsprobesize": "3"}
     if url.startswith("udp://"):
         opts |= {"overrun_nonfatal": "1", "fifo_size": "100000"}
     if url.startswith("rtsp://"):
         opts |= {"rtsp_transport": "tcp"}
     return opts
+
+
+def is_regular_file(name: str) -> bool:
+    """Whether the input ``name`` is a regular file (not ``-``, a URL, a pipe or a device)."""
+    return name != "-" and "://" not in name and os.path.isfile(name)
 
 
 @dataclass(frozen=True)
@@ -58,18 +69,38 @@ class SourceInfo:
 
 
 class LiveSource:
-    """A live input. Open with ``with``; iterate :meth:`items` (one thread); ``stop`` ends it."""
+    """A live input. Open with ``with``; iterate :meth:`items` (one thread); ``stop`` ends it.
+
+    ``is_file``: the input is a regular file, played at its own frame rate from its first frame,
+    every frame delivered (it is never reconnected). ``ended``: why the input ended; ``gave_up``:
+    True when reconnecting ran out of time (an error end). ``reconnects``: successful reopens.
+    ``skipped_packets``: video packets dropped while waiting for a keyframe, all connections.
+    """
 
     def __init__(self, cfg: StreamConfig, stop: threading.Event) -> None:
         self.cfg, self.stop = cfg, stop
+        self.is_file = is_regular_file(cfg.input)
         self.reconnects = 0
         self.ended = ""
+        self.gave_up = False
         self._container: av.container.InputContainer | None = None
         self._offset_s = 0.0  # added to every timestamp of the current connection
         self._last_end_s: float | None = None  # end of the last video frame yielded (output timeline)
         self._need_offset = False
-        self._first_frame = True
-        self.skipped_at_join = 0  # frames the probe read and (fflags=nobuffer) discarded
+        self._gate = KeyframeGate(self._where)
+        self._skipped_before = 0  # skipped_packets of the earlier connections
+        self._pacer = Pacer(stop) if self.is_file else None
+
+    @property
+    def skipped_packets(self) -> int:
+        """Video packets dropped before a connection's first keyframe (all connections)."""
+        return self._skipped_before + self._gate.skipped
+
+    @property
+    def skipped_at_join(self) -> int:
+        """Video frames not delivered at join: the packets before the first keyframe (the frames
+        read while probing are kept, so this is :attr:`skipped_packets`)."""
+        return self.skipped_packets
 
     def __enter__(self) -> LiveSource:
         self._container = self._open()
@@ -84,6 +115,10 @@ class LiveSource:
         close_quietly(container)
 
     @property
+    def _where(self) -> str:
+        return "stdin" if self.cfg.input == "-" else self.cfg.input
+
+    @property
     def url(self) -> str:
         return "pipe:0" if self.cfg.input == "-" else self.cfg.input
 
@@ -92,7 +127,7 @@ class LiveSource:
             container = av.open(
                 self.url,
                 format=self.cfg.input_format,
-                options=low_delay_options(self.cfg.input),
+                options={} if self.is_file else low_delay_options(self.cfg.input),
                 timeout=(open_timeout_s or self.cfg.open_timeout_s, self.cfg.stall_timeout_s),
             )
         except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -123,13 +158,16 @@ class LiveSource:
         return SourceInfo(v.codec_context.width, v.codec_context.height, v.time_base, rate)
 
     def items(self) -> Iterator[Arrival]:
-        """Frames and audio packets as they arrive, across reconnects, until the end or ``stop``."""
+        """Frames and audio packets as they arrive, across reconnects, until the end or ``stop``.
+
+        A file's items come at its own pace, each stamped with the time it was released."""
         while not self.stop.is_set():
-            yield from self._connection()
+            for arrival, item in self._connection():
+                yield (arrival if self._pacer is None else self._pace(item)), item
             if self.stop.is_set():
                 self.ended = self.ended or "stopped"
                 return
-            if not self.cfg.reconnect or self.cfg.input == "-":
+            if not self.cfg.reconnect or self.cfg.input == "-" or self.is_file:
                 return
             if not self._reconnect():
                 return
@@ -150,6 +188,8 @@ class LiveSource:
                 self.ended = f"the input stalled or disconnected ({exc})"
                 return
             arrival = time.perf_counter()
+            if not self._gate.admit(packet, packet.stream is video):
+                continue
             if packet.stream is video:
                 yield from self._decode(video, packet, arrival)
             elif packet.dts is not None and not self._need_offset:
@@ -170,24 +210,20 @@ class LiveSource:
         for frame in frames:
             if frame.pts is None:
                 continue
-            if self._first_frame:
-                self._count_join_skip(video, frame)
+            frame.time_base = video.time_base  # None on frames from this PyAV's decoder flush
             self._shift_frame(frame)
             yield arrival, frame
 
-    def _count_join_skip(self, video: av.video.stream.VideoStream, frame: av.VideoFrame) -> None:
-        """Count the frames before this connection's first one (read while probing, not kept)."""
-        self._first_frame = False
-        rate = video.average_rate or video.guessed_rate
-        if video.start_time is None or not rate or frame.pts <= video.start_time:
-            return
-        skipped = round(float((frame.pts - video.start_time) * frame.time_base * rate))
-        self.skipped_at_join += skipped
-        if skipped:
-            log.info("joined the live stream %d frames after its start (probed, not kept)", skipped)
+    def _pace(self, item: av.VideoFrame | av.Packet) -> float:
+        """Wait until a file's ``item`` is due; the release time."""
+        assert self._pacer is not None
+        if isinstance(item, av.VideoFrame):
+            return self._pacer.wait(float(item.pts * item.time_base), video=True)
+        ts = item.pts if item.pts is not None else item.dts
+        return self._pacer.wait(float(ts * item.time_base), video=False)
 
     def _shift_frame(self, frame: av.VideoFrame) -> None:
-        tb = frame.time_base
+        tb = frame.time_base  # the stream's (set in _decode)
         if self._need_offset:
             start = float(frame.pts * tb)
             self._offset_s = (self._last_end_s or 0.0) - start
@@ -219,10 +255,12 @@ class LiveSource:
                 delay = min(delay * 2.0, self.cfg.backoff_max_s)
                 continue
             self.reconnects += 1
-            self._first_frame = True
+            self._skipped_before += self._gate.skipped
+            self._gate = KeyframeGate(self._where)
             self._need_offset = self._last_end_s is not None
             log.warning("reconnected to %s (reconnect %d)", self.cfg.input, self.reconnects)
             return True
         if not self.stop.is_set():
+            self.gave_up = True
             self.ended = f"{self.ended}; gave up reconnecting after {self.cfg.reconnect_for_s:.0f} s"
         return False
