@@ -104,7 +104,6 @@ def test_webcam_file_input_keeps_video_times(webcam_run: tuple[Path, Path]) -> N
     assert all(abs(g - w) <= Fraction(1, 1000) for g, w in zip(got, want, strict=True))
 
 
-@pytest.mark.xfail(reason="webcam --input FILE drops audio (issue 12); remove when fixed", strict=True)
 def test_webcam_file_input_keeps_audio_timing(webcam_run: tuple[Path, Path]) -> None:
     src, out = webcam_run
     assert_same_timing(timed_packets(out, "audio"), timed_packets(src, "audio"), "audio", last_duration=False)

@@ -17,7 +17,7 @@ from typing import Literal
 
 import av
 
-__all__ = ["Remuxer", "RoutePlan", "container_refuses", "plan_route"]
+__all__ = ["Remuxer", "RoutePlan", "container_refuses", "copy_packet", "plan_route"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,16 @@ def container_refuses(fmt: str, add: Callable[[av.container.OutputContainer], ob
     finally:
         with contextlib.suppress(av.error.FFmpegError, OSError, ValueError):
             container.close()
+
+
+def copy_packet(packet: av.Packet) -> av.Packet:
+    """A new packet with ``packet``'s bytes, timestamps, flags and stream: muxing consumes a
+    packet's data, so each of several outputs needs its own."""
+    out = av.Packet(bytes(packet))
+    out.pts, out.dts, out.duration = packet.pts, packet.dts, packet.duration
+    out.time_base, out.stream = packet.time_base, packet.stream
+    out.is_keyframe = packet.is_keyframe
+    return out
 
 
 def _stream_name(stream: av.stream.Stream) -> str:

@@ -13,12 +13,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 import av
 import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..stream.pacing import Pacer
 from ..stream.source import low_delay_options
 from ..video.reader import close_quietly
 from .config import WebcamConfig, default_camera
@@ -26,9 +28,6 @@ from .config import WebcamConfig, default_camera
 __all__ = ["Captured", "FileSource", "OpenCVCamera", "PyAVCamera", "RatePicker", "open_source"]
 
 log = logging.getLogger(__name__)
-
-_RESYNC_S = 0.25
-"""A paced file more than this far behind its clock restarts the clock instead of bursting."""
 
 
 @dataclass
@@ -77,6 +76,18 @@ class _AVSource:
     def _open(self) -> av.container.InputContainer:
         raise NotImplementedError
 
+    @property
+    def audio(self) -> list[av.stream.Stream]:
+        """Streams whose packets pass through (a camera has none)."""
+        return []
+
+    def frames(self, stop: threading.Event) -> Iterator[Captured]:
+        raise NotImplementedError
+
+    def items(self, stop: threading.Event) -> Iterator[Captured | av.Packet]:
+        """What the engine reads: the frames (and, for a file, its audio packets)."""
+        yield from self.frames(stop)
+
     def __enter__(self) -> _AVSource:
         self._container = self._open()
         if not self._container.streams.video:
@@ -122,24 +133,60 @@ class FileSource(_AVSource):
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise InputError(f"cannot open {url}: {getattr(exc, 'strerror', None) or exc}") from exc
 
+    @property
+    def audio(self) -> list[av.stream.Stream]:
+        """The file's audio streams (their packets pass through to file and stream outputs)."""
+        assert self._container is not None
+        return list(self._container.streams.audio)
+
     def frames(self, stop: threading.Event) -> Iterator[Captured]:
-        """Frames at real-time pace until the input ends or ``stop`` is set."""
-        t0: float | None = None
-        wall0 = 0.0
-        for frame in self._decoded(stop):
-            t = float(frame.pts * frame.time_base)
-            if t0 is None:
-                t0, wall0 = t, time.perf_counter()
-            t -= t0
-            if not self.rate.keep(t):
-                continue
-            delay = wall0 + t - time.perf_counter()
-            if delay < -_RESYNC_S:  # fell behind (a stall): resync, as a camera would, no burst
-                wall0 -= delay
-            elif delay > 0 and stop.wait(delay):
-                return
-            image = _fit(frame.to_ndarray(format="rgb24"), self.cfg.size)
-            yield Captured(time.perf_counter(), t, image)
+        """Frames at real-time pace until the input ends or ``stop`` is set (no audio)."""
+        for item in self.items(stop, audio=False):
+            if isinstance(item, Captured):
+                yield item
+
+    def items(  # type: ignore[override]
+        self, stop: threading.Event, *, audio: bool = True
+    ) -> Iterator[Captured | av.Packet]:
+        """Frames (paced, resized, sampled to ``fps``) and audio packets, in file order, on the
+        file's clock: frame ``t`` and packet pts count from the video's start, so they stay in sync."""
+        assert self._container is not None
+        video = self._container.streams.video[0]
+        video.thread_type = "AUTO"
+        start = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
+        pacer = Pacer(stop)
+        try:
+            for packet in self._container.demux(video, *(self.audio if audio else [])):
+                if stop.is_set():
+                    return
+                if packet.stream is video:
+                    for frame in video.decode(packet if packet.size else None):
+                        cap = self._paced(frame, video.time_base, start, pacer)
+                        if cap is not None and not stop.is_set():
+                            yield cap
+                elif packet.pts is not None and packet.dts is not None:
+                    pacer.wait(float(packet.pts * packet.time_base) - start, video=False)
+                    yield _shifted(packet, start)
+        except (av.error.FFmpegError, OSError) as exc:
+            log.warning("%s ended: %s", self.label, exc)
+
+    def _paced(self, frame: av.VideoFrame, tb: Fraction, start: float, pacer: Pacer) -> Captured | None:
+        if frame.pts is None:
+            return None
+        t = float(frame.pts * tb) - start
+        if not self.rate.keep(t):
+            return None
+        arrival = pacer.wait(t, video=True)
+        return Captured(arrival, t, _fit(frame.to_ndarray(format="rgb24"), self.cfg.size))
+
+
+def _shifted(packet: av.Packet, start_s: float) -> av.Packet:
+    """``packet`` with its timestamps moved ``start_s`` seconds earlier (the video starts at 0)."""
+    shift = round(Fraction(start_s) / packet.time_base) if start_s else 0
+    if shift:
+        packet.pts -= shift
+        packet.dts -= shift
+    return packet
 
 
 class PyAVCamera(_AVSource):
@@ -197,6 +244,15 @@ class OpenCVCamera:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def audio(self) -> list[av.stream.Stream]:
+        """A camera brings no packets to pass through."""
+        return []
+
+    def items(self, stop: threading.Event) -> Iterator[Captured]:
+        """What the engine reads: the frames."""
+        yield from self.frames(stop)
 
     def close(self) -> None:
         """Release the camera. Idempotent."""

@@ -25,7 +25,8 @@ from ..config import ModelConfig
 from ..engine import BudgetController, Frame, Live, LiveStats, NoVideoFrame, run
 from ..errors import ReceiverGone
 from ..ladder import Ladder
-from .capture import open_source
+from ..video.remux import copy_packet
+from .capture import Captured, open_source
 from .config import WebcamConfig
 from .outputs import PreviewOutput, open_outputs
 
@@ -50,7 +51,10 @@ class CameraFrames:
         self.ended = ""
 
     def items(self, stop: threading.Event) -> Iterator[Frame | object]:
-        for cap in self.capture.frames(stop):
+        for cap in self.capture.items(stop):
+            if not isinstance(cap, Captured):  # an audio packet of a file input: passed through
+                yield cap
+                continue
             yield Frame(cap.image, round(cap.t * 1000.0), arrival=cap.arrival)
             if self.duration_s is not None and cap.t >= self.duration_s:
                 self.ended = f"duration {self.duration_s:g} s reached"
@@ -60,14 +64,14 @@ class CameraFrames:
 class OutputsSink:
     """The engine's sink over every output ``cfg`` asks for (opened at the first frame's size)."""
 
-    def __init__(self, cfg: WebcamConfig, stats_extra: dict) -> None:
-        self.cfg, self.extra = cfg, stats_extra
+    def __init__(self, cfg: WebcamConfig, stats_extra: dict, audio: list | None = None) -> None:
+        self.cfg, self.extra, self.audio = cfg, stats_extra, audio or []
         self.stack = contextlib.ExitStack()
         self.outs: list = []
 
     def open(self, width: int, height: int) -> None:
         out_w = width * (2 if self.cfg.side_by_side else 1)
-        self.outs = open_outputs(self.cfg, self.stack, out_w, height, self.cfg.fps or 30.0)
+        self.outs = open_outputs(self.cfg, self.stack, out_w, height, self.cfg.fps or 30.0, self.audio)
         self.extra.update(output_size=[out_w, height])
 
     def write(self, frame: Frame) -> bool:
@@ -81,7 +85,9 @@ class OutputsSink:
         return True
 
     def mux(self, packet: object) -> None:
-        """A camera brings no packets to pass through."""
+        """An audio packet of a file input, to every output (each muxer takes its own copy)."""
+        for i, out in enumerate(self.outs):
+            out.mux(packet if i == len(self.outs) - 1 else copy_packet(packet))
 
     def close(self, failed: bool) -> None:
         self.stack.close()
@@ -117,7 +123,7 @@ def run_webcam(
                 stats = run(
                     frames,
                     ladder,
-                    OutputsSink(cfg, extra),
+                    OutputsSink(cfg, extra, capture.audio),
                     policy,
                     stop=stop,
                     on_status=on_status,

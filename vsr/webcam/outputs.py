@@ -2,7 +2,8 @@
 a preview window.
 
 Each output is a context manager with ``write(rgb, t)``: ``rgb`` (H, W, 3) uint8 RGB, borrowed for
-the call; ``t`` the frame's time in seconds since capture started (increasing).
+the call; ``t`` the frame's time in seconds since capture started (increasing); and ``mux(packet)``
+for an input audio packet (files and streams write it; a virtual camera or a window ignore it).
 :func:`open_outputs` opens the ones a :class:`~vsr.webcam.config.WebcamConfig` asks for.
 """
 
@@ -12,6 +13,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from ..stream.config import StreamConfig
 from ..stream.sink import LiveSink
 from ..video.convert import RgbToYuv
 from ..video.meta import ColourTags
+from ..video.remux import Remuxer
 from ..video.writer import check_output_path
 from .config import WebcamConfig, output_kind
 
@@ -45,9 +48,12 @@ _MS = Fraction(1, 1000)
 class FileOutput:
     """A video file (libx264, or VP9 for .webm), timestamps in ms from the capture clock."""
 
-    def __init__(self, path: str, width: int, height: int, fps: float, cfg: WebcamConfig) -> None:
+    def __init__(
+        self, path: str, width: int, height: int, fps: float, cfg: WebcamConfig, audio: Sequence = ()
+    ) -> None:
         check_output_path(path, cfg.overwrite)
         self.path, self.width, self.height, self.fps, self.cfg = path, width, height, fps, cfg
+        self.audio = list(audio)
         self._container: av.container.OutputContainer | None = None
         self._convert = RgbToYuv(width, height, "yuv420p", ColourTags())
         self._last = -1
@@ -55,7 +61,10 @@ class FileOutput:
 
     def __enter__(self) -> FileOutput:
         try:
-            self._container = av.open(self.path, "w", format=container_for(self.path, None))
+            fmt = container_for(self.path, None)
+            # matroska/webm hold negative audio timestamps (AAC priming) as they are: no shift
+            options = {"avoid_negative_ts": "disabled"} if fmt in ("matroska", "webm") else {}
+            self._container = av.open(self.path, "w", format=fmt, options=options)
         except (av.error.FFmpegError, OSError) as exc:
             raise OutputError(f"cannot write {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
         webm = Path(self.path).suffix.lower() == ".webm"
@@ -65,7 +74,13 @@ class FileOutput:
         if not webm:
             stream.codec_context.options = {"preset": self.cfg.preset, "crf": str(self.cfg.crf)}
         self.stream = stream
+        self.remuxer = Remuxer(self._container, container_for(self.path, None), self.audio)
         return self
+
+    def mux(self, packet: av.Packet) -> None:
+        """Write one audio packet of the input (copied, or re-encoded where the container refuses it)."""
+        if self._container is not None:
+            self.remuxer.write(packet)
 
     def write(self, rgb: np.ndarray, t: float) -> None:
         """Encode one frame at ``t`` s (frames in the same millisecond as the last are skipped)."""
@@ -86,6 +101,7 @@ class FileOutput:
         try:
             for packet in self.stream.encode(None):
                 container.mux(packet)
+            self.remuxer.flush()
         finally:
             container.close()
 
@@ -93,10 +109,12 @@ class FileOutput:
 class StreamOutput:
     """A ``vsr stream`` output (``-``, tcp/udp/srt/rtmp URL, HLS directory) through its LiveSink."""
 
-    def __init__(self, target: str, width: int, height: int, fps: float, cfg: WebcamConfig) -> None:
+    def __init__(
+        self, target: str, width: int, height: int, fps: float, cfg: WebcamConfig, audio: Sequence = ()
+    ) -> None:
         stream_cfg = StreamConfig("webcam", target, preset=cfg.preset, crf=cfg.crf)
         rate = Fraction(fps).limit_denominator(1001)
-        self._sink = LiveSink(stream_cfg, width, height, _MS, rate, [])
+        self._sink = LiveSink(stream_cfg, width, height, _MS, rate, list(audio))
 
     def __enter__(self) -> StreamOutput:
         self._sink.__enter__()
@@ -104,6 +122,10 @@ class StreamOutput:
 
     def write(self, rgb: np.ndarray, t: float) -> None:
         self._sink.write(rgb, round(t * 1000))
+
+    def mux(self, packet: av.Packet) -> None:
+        """Write one audio packet of the input."""
+        self._sink.mux(packet)
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self._sink.close(flush=exc_type is None)
@@ -133,6 +155,9 @@ class VirtualCamera:
 
     def write(self, rgb: np.ndarray, t: float) -> None:
         self._cam.send(np.ascontiguousarray(rgb))
+
+    def mux(self, packet: av.Packet) -> None:
+        """A camera device carries no audio."""
 
     def __exit__(self, *exc: object) -> None:
         cam, self._cam = self._cam, None
@@ -172,25 +197,34 @@ class PreviewOutput:
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
             self.closed = True
 
+    def mux(self, packet: av.Packet) -> None:
+        """A window plays no audio."""
+
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(cv2.error):
             cv2.destroyWindow(self.title)
 
 
 def open_outputs(
-    cfg: WebcamConfig, stack: contextlib.ExitStack, width: int, height: int, fps: float
+    cfg: WebcamConfig,
+    stack: contextlib.ExitStack,
+    width: int,
+    height: int,
+    fps: float,
+    audio: Sequence[av.stream.Stream] = (),
 ) -> list[FileOutput | StreamOutput | VirtualCamera | PreviewOutput]:
     """Open every output ``cfg`` asks for on ``stack`` (which closes them), for frames of
-    ``width`` x ``height`` at about ``fps``. The preview is checked first: it fails fastest."""
+    ``width`` x ``height`` at about ``fps``; files and streams also carry the ``audio`` streams'
+    packets. The preview is checked first: it fails fastest."""
     outs: list[FileOutput | StreamOutput | VirtualCamera | PreviewOutput] = []
     if cfg.preview:
         outs.append(stack.enter_context(PreviewOutput()))
     for target in cfg.outputs:
         kind = output_kind(target)
         if kind == "file":
-            outs.append(stack.enter_context(FileOutput(target, width, height, fps, cfg)))
+            outs.append(stack.enter_context(FileOutput(target, width, height, fps, cfg, audio)))
         elif kind == "stream":
-            outs.append(stack.enter_context(StreamOutput(target, width, height, fps, cfg)))
+            outs.append(stack.enter_context(StreamOutput(target, width, height, fps, cfg, audio)))
         else:
             outs.append(stack.enter_context(VirtualCamera(width, height, fps)))
     return outs
