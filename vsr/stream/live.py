@@ -23,6 +23,7 @@ from ..config import FaceConfig, ModelConfig
 from ..engine import Frame, Live, LiveStats, NoVideoFrame, run
 from ..errors import InputError
 from ..ladder import Ladder
+from ..video.meta import ColourTags
 from .config import StreamConfig
 from .sink import LiveSink
 from .source import LiveSource
@@ -35,12 +36,13 @@ StatusFn = Callable[[str], None]
 class StreamFrames:
     """The engine's source over a :class:`LiveSource`: frames as RGB with pts in the first
     frame's time base (a reconnect may bring another time base or size; frames are resized to
-    the first size), audio packets as they are."""
+    the first size), audio packets as they are; ``colour`` is the first frame's colour tags."""
 
     def __init__(self, source: LiveSource) -> None:
         self.source = source
         self.size: tuple[int, int] | None = None
         self.time_base: Fraction | None = None
+        self.colour = ColourTags()
 
     def items(self, stop: threading.Event) -> Iterator[Frame | object]:
         for arrival, item in self.source.items():
@@ -53,6 +55,7 @@ class StreamFrames:
         tb = frame.time_base or self.source.video.time_base
         if self.size is None:
             self.size, self.time_base = (frame.width, frame.height), tb
+            self.colour = ColourTags.of(frame)
         image = frame.to_ndarray(format="rgb24")
         if (frame.width, frame.height) != self.size:  # a reconnect brought another size
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
@@ -72,7 +75,13 @@ class StreamSink:
     def open(self, width: int, height: int) -> None:
         assert self.frames.time_base is not None
         sink = LiveSink(
-            self.cfg, width, height, self.frames.time_base, self.source.info().rate, self.source.audio
+            self.cfg,
+            width,
+            height,
+            self.frames.time_base,
+            self.source.info().rate,
+            self.source.audio,
+            self.frames.colour,
         )
         self.sink = sink.__enter__()
 

@@ -43,7 +43,8 @@ class LiveSink:
 
     ``width`` / ``height``: the output size (even); ``time_base``: the input video's (frame pts are
     in it); ``rate``: a frame-rate hint for the encoder's rate control and GOP length;
-    ``audio``: input audio streams to carry.
+    ``audio``: input audio streams to carry; ``colour``: the input's colour tags (range,
+    primaries, transfer, matrix), written on the output and used for its RGB -> YUV matrix.
     """
 
     def __init__(
@@ -54,15 +55,17 @@ class LiveSink:
         time_base: Fraction,
         rate: Fraction | None,
         audio: list[av.stream.Stream],
+        colour: ColourTags | None = None,
     ) -> None:
         self.cfg, self.kind = cfg, cfg.sink
+        self.colour = colour or ColourTags()
         self.width, self.height = width - width % 2, height - height % 2
         self.time_base, self.rate = time_base, rate or Fraction(30)
         self.audio = audio
         self.frames_written = 0
         self.last_pts: int | None = None
         self._container: av.container.OutputContainer | None = None
-        self._convert = RgbToYuv(self.width, self.height, "yuv420p", ColourTags())
+        self._convert = RgbToYuv(self.width, self.height, "yuv420p", self.colour)
 
     def _target(self) -> tuple[str, str, dict[str, str]]:
         """(url or path, muxer, options) for this output."""
@@ -151,6 +154,7 @@ class LiveSink:
         ctx.time_base = self.time_base
         ctx.gop_size = max(1, round(float(self.rate) * self.cfg.gop_s))
         ctx.max_b_frames = 0
+        self.colour.apply(ctx)
         ctx.options = {
             "preset": self.cfg.preset,
             "tune": "zerolatency",
