@@ -83,3 +83,16 @@ def test_analysis_counts_lazy_and_relative_imports_but_not_type_checking() -> No
     assert edges["p.d"] == {"p.q.c", "p.q"}  # from outside p.q: p/q/__init__.py runs too
     assert layout_report.circles(edges) == []
     assert layout_report.circles({**edges, "p.b": {"p"}}) == [["p", "p.a", "p.b"]]
+
+
+def test_engine_imports_neither_the_catalogue_nor_backends(layout) -> None:
+    """The frame loop sees models only through the ladder it is given (issue 12)."""
+    seen: set[str] = set()
+    todo = [name for name in layout.modules if name.startswith("vsr.engine")]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(layout.edges.get(name, ()))
+    assert "vsr.models.catalogue" not in seen and "vsr.ladder" not in seen
+    assert not [n for n in seen if n.startswith(("vsr.backends", "vsr.stream", "vsr.webcam", "vsr.webrtc"))]

@@ -133,6 +133,11 @@ class ModelConfig:
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
 
+    def scale(self, face: FaceConfig | None = None) -> int:
+        """The output scale of this model (face mode: of its face model, when one is named)."""
+        name = face.face_model if face is not None and face.face_model is not None else self.model
+        return get_spec(name).scale
+
 
 @dataclass(frozen=True)
 class PipelineConfig:

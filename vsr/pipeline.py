@@ -49,7 +49,7 @@ def upscale_file(
     cfg = cfg or PipelineConfig()
     with VideoReader(dec) as reader:
         own = ladder is None
-        scale = ladder.scale if ladder is not None else _scale_of(model, face)
+        scale = ladder.scale if ladder is not None else model.scale(face)
         writer = VideoWriter(
             enc,
             reader.info,
@@ -82,11 +82,3 @@ def upscale_file(
     if face is not None:
         stats.extra.update({k: v for k, v in ladder.report().items() if k != "tiers"})
     return stats
-
-
-def _scale_of(model: ModelConfig, face: FaceConfig | None) -> int:
-    """The output scale, from the catalogue (face mode: its face model's)."""
-    from .models.catalogue import get_spec
-
-    name = model.model if face is None or face.face_model is None else face.face_model
-    return get_spec(name).scale

@@ -32,6 +32,11 @@ class ModelInfo:
     size_multiple: int = 1
     supports_fp16: bool = True
 
+    @classmethod
+    def of(cls, spec: ModelSpec) -> ModelInfo:
+        """What a backend serving catalogue entry ``spec`` reports."""
+        return cls(spec.name, spec.scale, spec.size_multiple, spec.fp16_safe)
+
 
 @runtime_checkable
 class Backend(Protocol):

@@ -55,7 +55,7 @@ class OnnxBackend:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail / InvalidGraph types
             raise BackendError(f"onnx backend: cannot load {path}: {exc}") from exc
-        self.info = ModelInfo(spec.name, spec.scale, spec.size_multiple, spec.fp16_safe)
+        self.info = ModelInfo.of(spec)
         self.name = f"onnx ({self.session.get_providers()[0]})"
         self._adapter = FrameAdapter(spec, self._net, tile=tile)
 

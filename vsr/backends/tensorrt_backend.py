@@ -138,7 +138,7 @@ class TensorRTBackend:
         self._device = torch.device(device)
         self._sessions: dict[str, _Session] = {}
         self._pipelines: dict[torch.dtype, FramePipeline] = {}
-        self.info = ModelInfo(spec.name, spec.scale, spec.size_multiple, spec.fp16_safe)
+        self.info = ModelInfo.of(spec)
         self.name = f"tensorrt ({self._precision}, {self._gpu.gpu_name})"
         self._adapter = FrameAdapter(spec, self._tile_net, tile=tile) if tile else None
 

@@ -263,7 +263,7 @@ class TorchBackend:
         elif compile:
             log.info("--compile applies to CUDA only; running eagerly on %s", self.device.type)
         self.model = model
-        self.info = ModelInfo(spec.name, spec.scale, spec.size_multiple, spec.fp16_safe)
+        self.info = ModelInfo.of(spec)
         # Tiles (tile > 0) keep the numpy FrameAdapter on CUDA too: tiling serves frames too large
         # for the GPU, where fitting at all matters more than the per-tile transfers.
         self._adapter = FrameAdapter(spec, self._net, tile=tile)

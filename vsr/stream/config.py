@@ -10,9 +10,10 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from ..backends import BACKEND_NAMES
+from ..config import ModelConfig
+from ..engine.policy import check_budget
 from ..errors import ConfigError
-from ..models.catalogue import LIVE_MODEL, get_spec
+from ..models.catalogue import LIVE_MODEL
 
 __all__ = ["FILE_EXTENSIONS", "SinkKind", "StreamConfig", "sink_kind"]
 
@@ -121,17 +122,14 @@ class StreamConfig:
             raise ConfigError("stream input is empty (use - for stdin or a URL)")
         if not self.output:
             raise ConfigError("stream output is empty (use - for stdout, a URL, a file or a directory)")
-        get_spec(self.model)
-        if self.backend not in BACKEND_NAMES:
-            raise ConfigError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKEND_NAMES)}")
+        _ = self.models  # validates the model, the backend and the threads
         self._check_numbers()
         if self.preset not in _PRESETS:
             raise ConfigError(f"stream preset must be one of {', '.join(_PRESETS)}, got {self.preset!r}")
         sink_kind(self.output, self.format)
 
     def _check_numbers(self) -> None:
-        if not 1.0 <= self.latency_budget_ms <= 60_000.0:
-            raise ConfigError(f"latency budget must be 1..60000 ms, got {self.latency_budget_ms}")
+        check_budget(self.latency_budget_ms)
         for name in ("reconnect_for_s", "backoff_s", "backoff_max_s", "stall_timeout_s", "open_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -139,10 +137,13 @@ class StreamConfig:
             raise ConfigError(f"crf must be in 0..51, got {self.crf}")
         if self.gop_s <= 0 or self.hls_time <= 0 or self.hls_list_size < 0:
             raise ConfigError("gop_s and hls_time must be > 0 and hls_list_size >= 0")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be >= 1, got {self.threads}")
 
     @property
     def sink(self) -> SinkKind:
         """How the output is written (see :func:`sink_kind`)."""
         return sink_kind(self.output, self.format)
+
+    @property
+    def models(self) -> ModelConfig:
+        """The model and how it runs, as every command states it (validated when this is built)."""
+        return ModelConfig(self.model, self.backend, threads=self.threads)

@@ -19,7 +19,7 @@ import av
 import cv2
 
 from ..build_ladder import build_ladder
-from ..config import FaceConfig, ModelConfig
+from ..config import FaceConfig
 from ..engine import Frame, Live, LiveStats, NoVideoFrame, run
 from ..errors import InputError
 from ..ladder import Ladder
@@ -100,7 +100,7 @@ class StreamSink:
 
 def stream_ladder(cfg: StreamConfig, face: FaceConfig | None = None) -> Ladder:
     """The ladder of a live stream: ``cfg.model`` down its catalogue fallbacks (or face mode)."""
-    return build_ladder(ModelConfig(cfg.model, cfg.backend, threads=cfg.threads), face=face, live=True)
+    return build_ladder(cfg.models, face=face, live=True)
 
 
 def run_stream(

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..backends import BACKEND_NAMES
-from ..config import CONTAINER_EXTENSIONS, FaceConfig
+from ..config import CONTAINER_EXTENSIONS, FaceConfig, ModelConfig
+from ..engine.policy import check_budget
 from ..errors import ConfigError
-from ..models.catalogue import LIVE_MODEL, get_spec
+from ..models.catalogue import LIVE_MODEL
 from ..stream.config import sink_kind
 
 __all__ = ["VCAM", "OutputKind", "WebcamConfig", "default_camera", "output_kind", "parse_size"]
@@ -96,13 +96,10 @@ class WebcamConfig:
             raise ConfigError("give either --device or --input, not both")
         if self.input == "":
             raise ConfigError("webcam --input is empty")
-        get_spec(self.model)
-        if self.backend not in BACKEND_NAMES:
-            raise ConfigError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKEND_NAMES)}")
+        _ = self.models  # validates the model, the backend and the threads
         if self.fps is not None and not 0.5 <= self.fps <= 240:
             raise ConfigError(f"fps must be in 0.5..240, got {self.fps}")
-        if not 1.0 <= self.latency_budget_ms <= 60_000.0:
-            raise ConfigError(f"latency budget must be 1..60000 ms, got {self.latency_budget_ms}")
+        check_budget(self.latency_budget_ms)
         if self.duration_s is not None and self.duration_s <= 0:
             raise ConfigError(f"duration must be > 0 s, got {self.duration_s}")
         if not self.outputs and not self.preview:
@@ -123,3 +120,8 @@ class WebcamConfig:
         if dev.isdigit() and sys.platform != "darwin":
             return int(dev)
         return None
+
+    @property
+    def models(self) -> ModelConfig:
+        """The model and how it runs, as every command states it (validated when this is built)."""
+        return ModelConfig(self.model, self.backend, threads=self.threads)

@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 
 from ..build_ladder import build_ladder
-from ..config import ModelConfig
 from ..engine import BudgetController, Frame, Live, LiveStats, NoVideoFrame, run
 from ..errors import ReceiverGone
 from ..ladder import Ladder
@@ -95,7 +94,7 @@ class OutputsSink:
 
 def webcam_ladder(cfg: WebcamConfig) -> Ladder:
     """``cfg.model`` down its catalogue fallbacks, or face mode (:func:`vsr.build_ladder.build_ladder`)."""
-    return build_ladder(ModelConfig(cfg.model, cfg.backend, threads=cfg.threads), face=cfg.face, live=True)
+    return build_ladder(cfg.models, face=cfg.face, live=True)
 
 
 def run_webcam(

@@ -9,10 +9,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..backends import BACKEND_NAMES
-from ..config import FaceConfig
+from ..config import FaceConfig, ModelConfig
+from ..engine.policy import check_budget
 from ..errors import ConfigError
-from ..models.catalogue import LIVE_MODEL, get_spec
+from ..models.catalogue import LIVE_MODEL
 
 __all__ = ["WebrtcConfig", "is_loopback"]
 
@@ -64,8 +64,10 @@ class WebrtcConfig:
             )
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be in 0..65535, got {self.port}")
-        get_spec(self.model)
-        if self.backend not in BACKEND_NAMES:
-            raise ConfigError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKEND_NAMES)}")
-        if not 1.0 <= self.latency_budget_ms <= 60_000.0:
-            raise ConfigError(f"latency budget must be 1..60000 ms, got {self.latency_budget_ms}")
+        _ = self.models  # validates the model, the backend and the threads
+        check_budget(self.latency_budget_ms)
+
+    @property
+    def models(self) -> ModelConfig:
+        """The model and how it runs, as every command states it (validated when this is built)."""
+        return ModelConfig(self.model, self.backend, threads=self.threads)

@@ -33,7 +33,6 @@ from aiohttp import web
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from ..build_ladder import build_ladder
-from ..config import ModelConfig
 from ..errors import OutputError
 from ..ladder import Ladder
 from .config import WebrtcConfig, is_loopback
@@ -62,7 +61,7 @@ def raise_encoder_bitrates(max_kbps: int) -> None:
 
 def webrtc_ladder(cfg: WebrtcConfig) -> Ladder:
     """The ladder ``cfg`` asks for: its model down the catalogue fallbacks, or face mode."""
-    return build_ladder(ModelConfig(cfg.model, cfg.backend, threads=cfg.threads), face=cfg.face, live=True)
+    return build_ladder(cfg.models, face=cfg.face, live=True)
 
 
 _ICE_HOSTS: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
