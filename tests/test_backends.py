@@ -410,3 +410,14 @@ def test_compile_is_a_cuda_option_and_ignored_on_cpu() -> None:
         assert np.array_equal(b.infer(frames), ref.infer(frames))
     finally:
         b.close()
+
+
+def test_backends_are_context_managers() -> None:
+    """``with create_backend(...)`` closes the backend at the block's end (issue 12)."""
+    from vsr.backends import create_backend
+
+    closed = []
+    with create_backend("auto", "bicubic") as b:
+        b.close = lambda: closed.append(True)  # type: ignore[method-assign]
+        assert b.infer(np.zeros((1, 4, 4, 3), np.uint8)).shape == (1, 16, 16, 3)
+    assert closed == [True]

@@ -203,16 +203,15 @@ def _chrome(y4m: Path, profile: str):  # -> selenium webdriver
 
 
 def _upscaler() -> tuple[list, object | None]:
-    """A random-init ``fast`` net in ONNX Runtime when it is installed (the real network path),
-    else bicubic; plus whatever must be closed."""
-    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("torch"):
-        import torch
+    """The ladder every live command uses by default (LIVE_MODEL with its shipped weights, down its
+    catalogue fallbacks), when torch is installed, else bicubic; plus whatever must be closed."""
+    if importlib.util.find_spec("torch"):
+        from vsr.build_ladder import build_ladder
+        from vsr.config import ModelConfig
+        from vsr.models.catalogue import LIVE_MODEL
 
-        from vsr.models.catalogue import new_network
-
-        torch.manual_seed(0)
-        net = create_backend("onnx", "fast", net=new_network("fast").eval(), threads=1)
-        return [("fast", net), ("bicubic", create_backend("auto", "bicubic"))], net
+        ladder = build_ladder(ModelConfig(LIVE_MODEL), live=True)
+        return ladder.rungs, ladder
     return [("bicubic", create_backend("auto", "bicubic"))], None
 
 

@@ -17,7 +17,7 @@ from ..colour import bicubic_up
 from ..errors import ConfigError
 from ..models.catalogue import ModelSpec
 
-__all__ = ["Backend", "FrameAdapter", "ModelInfo", "NetFn", "tiled"]
+__all__ = ["Backend", "ClosingBackend", "FrameAdapter", "ModelInfo", "NetFn", "tiled"]
 
 # A network call: float32 NCHW (N, C, h, w) in [0, 1] -> float32 (N, C, s*h, s*w). May reuse buffers.
 NetFn = Callable[[np.ndarray], np.ndarray]
@@ -53,6 +53,20 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release resources. Idempotent."""
+
+
+class ClosingBackend:
+    """What every shipped backend inherits: ``with create_backend(...) as b:`` closes it on exit.
+    (The :class:`Backend` protocol itself asks only for ``close``, so a stand-in stays small.)"""
+
+    def close(self) -> None:
+        """Release resources. Idempotent."""
+
+    def __enter__(self):  # -> Self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # BT.601 studio luma (MATLAB rgb2ycbcr) as a 1x4 affine for cv2.transform: RGB 0..255 -> Y/255

@@ -9,14 +9,14 @@ import numpy as np
 
 from ..errors import BackendError
 from ..models.catalogue import ModelSpec
-from .base import FrameAdapter, ModelInfo
+from .base import ClosingBackend, FrameAdapter, ModelInfo
 
 __all__ = ["OnnxBackend"]
 
 log = logging.getLogger(__name__)
 
 
-class OnnxBackend:
+class OnnxBackend(ClosingBackend):
     """Runs the ONNX export of a catalogue model in ONNX Runtime.
 
     ``onnx_path`` runs that file instead of the cached export of the catalogue weights.

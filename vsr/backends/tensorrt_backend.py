@@ -28,7 +28,7 @@ from ..trt.builder import current_device, ensure_engine, import_tensorrt
 from ..trt.cache import EngineCache, Precision
 from ..trt.commands import engine_spec, precision_for
 from ..trt.profiles import PadMode, Profile, load_profiles, run_shape, select_profile, split_batches
-from .base import FrameAdapter, ModelInfo
+from .base import ClosingBackend, FrameAdapter, ModelInfo
 from .cuda_torch import FramePipeline
 
 __all__ = ["TensorRTBackend", "TrtRunner"]
@@ -92,7 +92,7 @@ class _Session:
     precision: Precision
 
 
-class TensorRTBackend:
+class TensorRTBackend(ClosingBackend):
     """Serves a catalogue model from TensorRT engines, one per shape profile, built on first use.
 
     ``profile``: a profile name from ``engines/profiles.toml`` (default: picked per frame size).

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import BackendError, ConfigError
 from ..models.catalogue import ModelSpec, build_model
-from .base import FrameAdapter, ModelInfo
+from .base import ClosingBackend, FrameAdapter, ModelInfo
 
 __all__ = ["GraphCache", "GraphedNet", "TorchBackend", "graph_key", "run_shape"]
 
@@ -209,7 +209,7 @@ class GraphedNet:
         self._release(self._cache.clear())
 
 
-class TorchBackend:
+class TorchBackend(ClosingBackend):
     """Runs a catalogue model with torch.
 
     ``device``: "cpu", "cuda" or "auto" (cuda when available). On CUDA the model runs in FP16
