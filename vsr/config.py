@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import av
+
 from .backends import BACKEND_NAMES
 from .errors import ConfigError
 from .models.catalogue import get_spec
@@ -50,6 +52,7 @@ def container_for(path: str, fmt: str | None) -> str:
     Writing to stdout (``-``) without ``fmt`` gives matroska, which streams and holds any codec.
     """
     if fmt:
+        _check_muxer(fmt)
         return fmt
     if path == STDIO:
         return STDOUT_DEFAULT_FORMAT
@@ -58,6 +61,17 @@ def container_for(path: str, fmt: str | None) -> str:
         known = ", ".join(sorted(CONTAINER_EXTENSIONS))
         raise ConfigError(f"cannot tell the container from output {path!r}; use one of {known} or --format")
     return CONTAINER_EXTENSIONS[ext]
+
+
+def _check_muxer(fmt: str) -> None:
+    """Raise :class:`ConfigError` unless FFmpeg has an output format (muxer) called ``fmt``."""
+    try:
+        av.format.ContainerFormat(fmt, "w")
+    except ValueError:
+        known = ", ".join(sorted(set(CONTAINER_EXTENSIONS.values())))
+        raise ConfigError(
+            f"unknown output format {fmt!r}; use one of {known} (or any muxer `ffmpeg -muxers` lists)"
+        ) from None
 
 
 @dataclass(frozen=True)

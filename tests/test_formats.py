@@ -1,0 +1,95 @@
+"""Formats kept faithfully (issue 13): bit depth, HDR, alpha, interlacing, extra streams, bad
+options, truncated files, tiles and the stats file, each found by trying it.
+
+Inputs are tiny synthetic clips made with PyAV once per session; vsr runs in-process with the
+bicubic model, so the whole file stays within seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import pattern
+
+from vsr import cli
+
+
+@dataclass
+class Clip:
+    """One synthetic input: ``streams`` is (codec, pix_fmt, width, height) per video stream."""
+
+    streams: list[tuple[str, str, int, int]]
+    frames: int = 8
+    options: dict[str, str] = field(default_factory=dict)  # encoder options of the first stream
+    tags: dict[str, int] = field(default_factory=dict)  # colour enums of the first stream
+    interlaced: bool = False
+
+
+CLIPS = {
+    "ten.mkv": Clip([("libx264", "yuv420p10le", 64, 48)]),
+    "two.mkv": Clip([("libx264", "yuv420p", 64, 48), ("libx264", "yuv420p", 32, 32)]),
+    "full.mp4": Clip([("libx264", "yuv420p", 160, 120)], frames=48),
+}
+
+
+def _frame(i: int, pix_fmt: str, width: int, height: int) -> av.VideoFrame:
+    rgb = pattern(i, height, width)
+    if "yuva" in pix_fmt:  # alpha: a horizontal ramp
+        alpha = np.broadcast_to(
+            (np.arange(width) * 255 // max(width - 1, 1)).astype(np.uint8), (height, width)
+        )
+        frame = av.VideoFrame.from_ndarray(np.dstack([rgb, alpha]), format="rgba")
+    else:
+        frame = av.VideoFrame.from_ndarray(rgb)
+    return frame.reformat(format=pix_fmt)
+
+
+def make(path: Path, clip: Clip) -> Path:
+    """Write ``clip`` to ``path`` (the container from the extension) and return the path."""
+    with av.open(str(path), "w") as out:
+        streams = []
+        for k, (codec, pix_fmt, width, height) in enumerate(clip.streams):
+            s = out.add_stream(codec, rate=24)
+            s.width, s.height, s.pix_fmt = width, height, pix_fmt
+            options = {"preset": "ultrafast"} if codec == "libx264" else {}
+            s.codec_context.options = {**options, **(clip.options if k == 0 else {})}
+            if k == 0:
+                for attr, value in clip.tags.items():
+                    setattr(s.codec_context, attr, value)
+            if k == 0 and clip.interlaced:
+                flags = av.codec.context.Flags
+                s.codec_context.flags |= flags.interlaced_dct | flags.interlaced_me
+            streams.append(s)
+        for i in range(clip.frames):
+            for s in streams:
+                frame = _frame(i, s.pix_fmt, s.width, s.height)
+                frame.pts = i
+                out.mux(s.encode(frame))
+        for s in streams:
+            out.mux(s.encode(None))
+    return path
+
+
+@pytest.fixture(scope="session")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """name -> path of every clip in :data:`CLIPS`, made once per session."""
+    root = tmp_path_factory.mktemp("formats")
+    return {name: make(root / name, clip) for name, clip in CLIPS.items()}
+
+
+def upscale(capsys: pytest.CaptureFixture, src: Path, dst: Path, *flags: str) -> tuple[int, str]:
+    """``vsr upscale SRC -o DST --model bicubic FLAGS`` in-process: (exit code, stderr)."""
+    code = cli.main(["upscale", str(src), "-o", str(dst), "--model", "bicubic", "--overwrite", *flags])
+    return code, capsys.readouterr().err
+
+
+def test_unknown_format_is_a_usage_error(inputs, tmp_path, capsys):
+    code, err = upscale(capsys, inputs["two.mkv"], tmp_path / "o.mkv", "--format", "bogus")
+    assert code == 2
+    assert err.count("\n") == 1 and "unknown output format 'bogus'" in err
+    assert "matroska" in err and "mp4" in err
+    assert not list(tmp_path.iterdir())
