@@ -93,3 +93,12 @@ def test_unknown_format_is_a_usage_error(inputs, tmp_path, capsys):
     assert err.count("\n") == 1 and "unknown output format 'bogus'" in err
     assert "matroska" in err and "mp4" in err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("where", ["missing/stats.json", "."])
+def test_unwritable_json_stats_is_refused_before_the_run(inputs, tmp_path, capsys, where):
+    dst = tmp_path / "o.mkv"
+    code, err = upscale(capsys, inputs["two.mkv"], dst, "--json-stats", str(tmp_path / where))
+    assert code == 4
+    assert err.count("\n") == 1 and err.startswith("vsr: error: cannot write stats to")
+    assert not dst.exists()

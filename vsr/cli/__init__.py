@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import av
 
 from ..alloc import keep_freed_buffers
-from ..errors import VsrError
+from ..errors import OutputError, VsrError
 from .parser import build_parser
 
 __all__ = ["build_parser", "main"]
@@ -57,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     try:
+        _check_stats_path(getattr(args, "json_stats", None))
         return args.func(args)
     except VsrError as exc:
         return _fail(str(exc), exc.exit_code)
@@ -71,6 +74,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     except Exception as exc:  # one line for the user; the traceback with -v
         log.debug("unexpected error", exc_info=True)
         return _fail(f"unexpected {type(exc).__name__}: {exc}", 1)
+
+
+def _check_stats_path(path: str | None) -> None:
+    """Refuse a ``--json-stats`` file that cannot be written before the run starts, not after it."""
+    if not path:
+        return
+    p = Path(path)
+    parent = p.resolve().parent
+    if p.is_dir():
+        raise OutputError(f"cannot write stats to {path}: it is a directory")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write stats to {path}: folder {parent} does not exist")
+    if not os.access(p if p.exists() else parent, os.W_OK):
+        raise OutputError(f"cannot write stats to {path}: permission denied")
 
 
 def _fail(message: str, code: int) -> int:
