@@ -102,3 +102,16 @@ def test_unwritable_json_stats_is_refused_before_the_run(inputs, tmp_path, capsy
     assert code == 4
     assert err.count("\n") == 1 and err.startswith("vsr: error: cannot write stats to")
     assert not dst.exists()
+
+
+def test_a_second_video_stream_is_named_when_dropped(inputs, tmp_path, capsys):
+    dst = tmp_path / "o.mkv"
+    code, err = upscale(capsys, inputs["two.mkv"], dst)
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if "video stream" in ln]
+    assert lines == [
+        "vsr: warning: upscaling video stream #0 (h264 64x48); "
+        "dropping the other video stream(s): #1 (h264 32x32)"
+    ]
+    with av.open(str(dst)) as c:
+        assert [(s.width, s.height) for s in c.streams.video] == [(256, 192)]

@@ -68,11 +68,23 @@ def _open_container(cfg: DecodeConfig) -> av.container.InputContainer:
 def _video_stream(container: av.container.InputContainer, path: str) -> av.video.stream.VideoStream:
     if container.format.name in _TEXT_DEMUXERS:  # FFmpeg renders text files as "video"
         raise InputError(f"cannot read {path} as video: it is a text file")
-    for stream in container.streams.video:
-        if not stream.disposition & av.stream.Disposition.attached_pic:
-            return stream
+    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if len(videos) > 1:
+        log.warning(
+            "upscaling video stream %s; dropping the other video stream(s): %s",
+            _describe(videos[0]),
+            ", ".join(_describe(s) for s in videos[1:]),
+        )
+    if videos:
+        return videos[0]
     kinds = ", ".join(f"{s.type} ({s.codec_context.name})" for s in container.streams) or "nothing"
     raise InputError(f"{path} has no video stream (it holds: {kinds})")
+
+
+def _describe(stream: av.video.stream.VideoStream) -> str:
+    """``#1 (h264 1920x1080)``: a video stream as a user finds it in ffprobe's listing."""
+    ctx = stream.codec_context
+    return f"#{stream.index} ({ctx.name} {ctx.width}x{ctx.height})"
 
 
 def _video_duration(stream: av.video.stream.VideoStream) -> float | None:
