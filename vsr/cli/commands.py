@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import signal
@@ -12,10 +13,12 @@ from typing import Any
 
 from ..config import DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
 from ..errors import ConfigError, InputError
+from ..jobs.batch import template_path
 from ..models.catalogue import CATALOGUE
 from ..pipeline import upscale_file
 from ..signals import stop_on_signals
 from ..stats import Progress, RunStats
+from .batch import is_batch, run_batch
 
 log = logging.getLogger("vsr")
 
@@ -37,6 +40,14 @@ def _configs(args: argparse.Namespace) -> tuple[DecodeConfig, EncodeConfig, Mode
 
 
 def upscale(args: argparse.Namespace) -> int:
+    if is_batch(args.input, args.output):
+        template = {"input": args.input[0], "output": template_path(args.format)}
+        _, enc, model, pipe = _configs(argparse.Namespace(**{**vars(args), **template}))
+        code, result = run_batch(args, enc, model, pipe, _face_config(args))
+        if args.json_stats:
+            _write_json(result.to_dict(), args.json_stats)
+        return code
+    args = argparse.Namespace(**{**vars(args), "input": args.input[0]})
     dec, enc, model, pipe = _configs(args)
     if enc.is_pipe and sys.stdout.isatty():
         raise ConfigError(
@@ -46,7 +57,14 @@ def upscale(args: argparse.Namespace) -> int:
     with stop_on_signals() as stop:
         try:
             stats = upscale_file(
-                dec, enc, model, pipe, stop=stop, face=_face_config(args), on_status=progress.draw
+                dec,
+                enc,
+                model,
+                pipe,
+                stop=stop,
+                face=_face_config(args),
+                on_status=progress.draw,
+                **_resume(args),
             )
         finally:
             progress.close()
@@ -60,6 +78,12 @@ def upscale(args: argparse.Namespace) -> int:
             log.warning("interrupted before any frame was encoded; nothing written")
         return 128 + (stop.signum or signal.SIGINT)
     return 0
+
+
+def _resume(args: argparse.Namespace) -> dict[str, bool]:
+    """``resume=`` for :func:`upscale_file` when it takes one (segment-based resume)."""
+    takes = "resume" in inspect.signature(upscale_file).parameters
+    return {"resume": not args.no_resume} if takes else {}
 
 
 def _report(stats: RunStats, output: str, json_path: str | None) -> None:

@@ -22,8 +22,19 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("upscale", help="upscale a video 4x", description="Upscale a video 4x.")
-    p.add_argument("input", metavar="INPUT", help="input video file, or - for stdin")
-    p.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output file, or - for stdout")
+    p.add_argument(
+        "input",
+        nargs="+",
+        metavar="INPUT",
+        help="input video file, or - for stdin; several files or a folder make a batch",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUTPUT",
+        help="output file, or - for stdout; a folder for a batch (created if missing)",
+    )
     p.add_argument("--model", default="fast", help="catalogue model (see `vsr models`; default: fast)")
     p.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
@@ -48,6 +59,9 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default=None, help="output container, e.g. mp4, matroska, nut, mpegts")
     p.add_argument("--input-format", default=None, help="force the input demuxer (e.g. for stdin)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument(
+        "--no-resume", action="store_true", help="start over instead of resuming an interrupted job"
+    )
     p.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings and errors only")
     _add_face_flags(p)
