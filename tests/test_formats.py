@@ -7,6 +7,7 @@ bicubic model, so the whole file stays within seconds.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,12 @@ import pytest
 from conftest import pattern
 
 from vsr import cli
+from vsr.backends.base import min_tile
+from vsr.backends.bicubic import BicubicBackend
+from vsr.config import DecodeConfig, EncodeConfig, ModelConfig
+from vsr.ladder import Ladder
+from vsr.models.catalogue import get_spec
+from vsr.pipeline import upscale_file
 
 
 @dataclass
@@ -115,3 +122,33 @@ def test_a_second_video_stream_is_named_when_dropped(inputs, tmp_path, capsys):
     ]
     with av.open(str(dst)) as c:
         assert [(s.width, s.height) for s in c.streams.video] == [(256, 192)]
+
+
+def test_tiles_below_the_receptive_field_are_refused(inputs, tmp_path, capsys):
+    code, err = upscale(capsys, inputs["two.mkv"], tmp_path / "o.mkv", "--model", "fast", "--tile", "1")
+    assert code == 2 and err.count("\n") == 1
+    assert "tile 1 is too small for model fast: use 0 (whole frame) or at least 24 px" in err
+    assert "receptive radius of 6 px" in err
+    spec = get_spec("compact")
+    assert min_tile(spec) == 4 * spec.receptive_radius and min_tile(get_spec("bicubic")) == 16
+    ModelConfig("fast", tile=24)  # the minimum itself is taken
+
+
+def test_a_stop_during_the_warm_up_starts_no_frame(inputs, tmp_path):
+    """A signal while the model warms up ends the run at once: no frame starts after it."""
+    stop = threading.Event()
+
+    class Slow(BicubicBackend):
+        def prepare(self, height: int, width: int, batch: int) -> None:
+            stop.set()  # as if SIGTERM arrived now
+
+    dst = tmp_path / "o.mkv"
+    with Ladder([("bicubic", Slow())]) as ladder:
+        stats = upscale_file(
+            DecodeConfig(str(inputs["two.mkv"])),
+            EncodeConfig(str(dst)),
+            ModelConfig(),
+            stop=stop,
+            ladder=ladder,
+        )
+    assert stats.interrupted and stats.frames_out == 0 and not dst.exists()

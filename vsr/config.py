@@ -13,6 +13,7 @@ from typing import Literal
 import av
 
 from .backends import BACKEND_NAMES
+from .backends.base import min_tile
 from .errors import ConfigError
 from .models.catalogue import get_spec
 
@@ -139,11 +140,17 @@ class ModelConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
-        get_spec(self.model)  # raises ConfigError naming the choices
+        spec = get_spec(self.model)  # raises ConfigError naming the choices
         if self.backend not in BACKEND_NAMES:
             raise ConfigError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKEND_NAMES)}")
         if self.tile < 0:
             raise ConfigError(f"tile must be >= 0 (0 = no tiling), got {self.tile}")
+        if 0 < self.tile < min_tile(spec):
+            raise ConfigError(
+                f"tile {self.tile} is too small for model {self.model}: use 0 (whole frame) or at least "
+                f"{min_tile(spec)} px (max(16, 4 x its receptive radius of {spec.receptive_radius} px); "
+                "smaller tiles spend most of their time on the overlap)"
+            )
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
 

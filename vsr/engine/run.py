@@ -73,11 +73,13 @@ class EngineRun:
             return self._no_frame(lead)
         height, width = first.image.shape[:2]
         self._warm_up(height, width)
+        # stopped while warming up (a signal): no frame starts; the run ends at once, interrupted
+        start = lead if self.stop.is_set() else [*lead, first]
         self.sink.open(width * self.ladder.scale, height * self.ladder.scale)
         self.started = time.perf_counter()
         threads = [
             threading.Thread(target=self._guard, args=(body,), name=f"vsr-{name}", daemon=True)
-            for body, name in ((lambda: self._read([*lead, first], items), "read"), (self._infer, "infer"))
+            for body, name in ((lambda: self._read(start, items), "read"), (self._infer, "infer"))
         ]
         for t in threads:
             t.start()
