@@ -23,6 +23,7 @@ from vsr.config import DecodeConfig, EncodeConfig, ModelConfig
 from vsr.ladder import Ladder
 from vsr.models.catalogue import get_spec
 from vsr.pipeline import upscale_file
+from vsr.video.reader import VideoReader
 
 
 @dataclass
@@ -34,12 +35,15 @@ class Clip:
     options: dict[str, str] = field(default_factory=dict)  # encoder options of the first stream
     tags: dict[str, int] = field(default_factory=dict)  # colour enums of the first stream
     interlaced: bool = False
+    container: dict[str, str] = field(default_factory=dict)  # muxer options
 
 
 CLIPS = {
     "ten.mkv": Clip([("libx264", "yuv420p10le", 64, 48)]),
     "two.mkv": Clip([("libx264", "yuv420p", 64, 48), ("libx264", "yuv420p", 32, 32)]),
-    "full.mp4": Clip([("libx264", "yuv420p", 160, 120)], frames=48),
+    "full.mp4": Clip(
+        [("libx264", "yuv420p", 160, 120)], 48, {"preset": "medium"}, container={"movflags": "+faststart"}
+    ),
 }
 
 
@@ -57,7 +61,7 @@ def _frame(i: int, pix_fmt: str, width: int, height: int) -> av.VideoFrame:
 
 def make(path: Path, clip: Clip) -> Path:
     """Write ``clip`` to ``path`` (the container from the extension) and return the path."""
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", options=clip.container) as out:
         streams = []
         for k, (codec, pix_fmt, width, height) in enumerate(clip.streams):
             s = out.add_stream(codec, rate=24)
@@ -152,3 +156,41 @@ def test_a_stop_during_the_warm_up_starts_no_frame(inputs, tmp_path):
             ladder=ladder,
         )
     assert stats.interrupted and stats.frames_out == 0 and not dst.exists()
+
+
+def _single_threaded_count(path: Path) -> int:
+    """Frames FFmpeg decodes from ``path`` without frame threads, skipping what does not decode."""
+    count = 0
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "NONE"
+        packets = c.demux(s)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.error.FFmpegError:
+                packet = None
+            try:
+                count += len(s.decode(packet if packet is not None and packet.size else None))
+            except av.error.EOFError:
+                pass
+            except av.error.FFmpegError:
+                continue
+            if packet is None:
+                break
+    return count
+
+
+@pytest.mark.parametrize("cut", [2000, 5000, 9000])
+def test_a_truncated_mp4_keeps_every_frame_ffmpeg_decodes(inputs, tmp_path, cut):
+    data = inputs["full.mp4"].read_bytes()
+    src = tmp_path / "trunc.mp4"
+    src.write_bytes(data[: len(data) - cut])
+    with VideoReader(DecodeConfig(str(src))) as reader:
+        frames = [f for f in reader.items() if isinstance(f, av.VideoFrame)]
+        assert reader.truncated
+    want = _single_threaded_count(src)
+    assert 0 < len(frames) == want < 48
+    assert [f.pts for f in frames] == sorted(f.pts for f in frames)

@@ -21,6 +21,7 @@ import numpy as np
 from ..config import DecodeConfig
 from ..errors import InputError
 from .meta import ColourTags, SourceTags, VideoInfo, display_matrix
+from .tail import TailGuard
 
 __all__ = ["PASSTHROUGH_TYPES", "Item", "VideoReader", "close_quietly", "frame_to_rgb"]
 
@@ -138,6 +139,7 @@ class VideoReader:
         self._container = _open_container(self.cfg)
         self.stream = _video_stream(self._container, self.cfg.path)
         self.stream.thread_type = "AUTO"
+        self._tail = TailGuard(self.stream)
         self.passthrough = [s for s in self._container.streams if s.type in PASSTHROUGH_TYPES]
         self._packets = self._demux()
         first = self._first_frame()
@@ -212,8 +214,12 @@ class VideoReader:
                 continue
             yield from self._decode(packet)
         yield from self._decode(None)
+        for frame in self._tail.recover():
+            yield self._count(frame)
 
     def _decode(self, packet: av.Packet | None) -> Iterator[av.VideoFrame]:
+        if packet is not None:
+            self._tail.sent(packet)
         try:
             frames = self.stream.decode(packet)
         except av.error.EOFError:
@@ -223,10 +229,14 @@ class VideoReader:
             log.warning("skipping a video packet that does not decode (%s)", exc)
             return
         for frame in frames:
-            self.frames_decoded += 1
-            if frame.pts is not None:
-                self._end = max(self._end, float((frame.pts + frame.duration) * self.stream.time_base))
-            yield frame
+            self._tail.got(frame)
+            yield self._count(frame)
+
+    def _count(self, frame: av.VideoFrame) -> av.VideoFrame:
+        self.frames_decoded += 1
+        if frame.pts is not None:
+            self._end = max(self._end, float((frame.pts + frame.duration) * self.stream.time_base))
+        return frame
 
     def _check_complete(self) -> None:
         """Warn when the stream ended before its index (frame count) or header (duration) said."""
