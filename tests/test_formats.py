@@ -194,3 +194,35 @@ def test_a_truncated_mp4_keeps_every_frame_ffmpeg_decodes(inputs, tmp_path, cut)
     want = _single_threaded_count(src)
     assert 0 < len(frames) == want < 48
     assert [f.pts for f in frames] == sorted(f.pts for f in frames)
+
+
+def _luma(path: Path) -> tuple[str, float]:
+    """The first frame's pixel format and mean luma (in its own bit depth's units)."""
+    with av.open(str(path)) as c:
+        frame = next(c.decode(video=0))
+        return frame.format.name, float(frame.to_ndarray()[: frame.height].mean())
+
+
+def test_ten_bit_input_is_written_ten_bit(inputs, tmp_path, capsys):
+    dst = tmp_path / "o.mkv"
+    code, err = upscale(capsys, inputs["ten.mkv"], dst)
+    assert code == 0, err
+    assert err.count("10-bit input") == 1
+    assert "vsr: warning: 10-bit input: upscaled at 8-bit precision, written as yuv420p10le\n" in err
+    (fmt_in, y_in), (fmt_out, y_out) = _luma(inputs["ten.mkv"]), _luma(dst)
+    assert fmt_in == fmt_out == "yuv420p10le"
+    assert abs(y_out - y_in) < 0.02 * y_in  # 10-bit levels, not 8-bit values in a 10-bit frame
+    stats = upscale_file(
+        DecodeConfig(str(inputs["ten.mkv"])), EncodeConfig(str(tmp_path / "s.mkv")), ModelConfig("bicubic")
+    )
+    assert stats.to_dict()["pix_fmt"] == "yuv420p10le"
+    assert stats.to_dict()["precision"] == "10-bit input: upscaled at 8-bit precision, written as yuv420p10le"
+
+
+def test_an_asked_pix_fmt_wins_and_eight_bit_stays_eight_bit(inputs, tmp_path, capsys):
+    code, err = upscale(capsys, inputs["ten.mkv"], tmp_path / "a.mkv", "--pix-fmt", "yuv420p")
+    assert code == 0 and "written as yuv420p\n" in err
+    assert _luma(tmp_path / "a.mkv")[0] == "yuv420p"
+    code, err = upscale(capsys, inputs["two.mkv"], tmp_path / "b.mkv")
+    assert code == 0 and "precision" not in err
+    assert _luma(tmp_path / "b.mkv")[0] == "yuv420p"

@@ -98,6 +98,8 @@ class EncodeConfig:
     ``codec`` ``None`` picks the container's usual choice (libx264, or libvpx-vp9 for webm);
     ``crf`` / ``preset`` ``None`` take the codec's defaults (see :mod:`vsr.video.codecs`).
     ``path`` ``-`` is stdout (a streamable ``format``, matroska by default).
+    ``pix_fmt`` ``None``: yuv420p, or the input's bit depth for a deeper input (see
+    :mod:`vsr.video.depth`).
     """
 
     path: str
@@ -105,7 +107,7 @@ class EncodeConfig:
     codec: str | None = None
     crf: int | None = None
     preset: str | None = None
-    pix_fmt: str = "yuv420p"
+    pix_fmt: str | None = None
     overwrite: bool = False
 
     def __post_init__(self) -> None:

@@ -55,7 +55,11 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec", default=None, help="video encoder (default: libx264; libvpx-vp9 for webm)")
     p.add_argument("--crf", type=int, default=None, help="constant-quality level (codec default if omitted)")
     p.add_argument("--preset", default=None, help="encoder speed preset (codec default if omitted)")
-    p.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default: yuv420p)")
+    p.add_argument(
+        "--pix-fmt",
+        default=None,
+        help="output pixel format (default: yuv420p; for 10/12-bit input, its own depth when the codec takes it)",
+    )
     p.add_argument("--format", default=None, help="output container, e.g. mp4, matroska, nut, mpegts")
     p.add_argument("--input-format", default=None, help="force the input demuxer (e.g. for stdin)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")

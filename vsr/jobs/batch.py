@@ -45,6 +45,7 @@ from ..errors import ConfigError, InputError, OutputError, VsrError
 from ..ladder import Ladder
 from ..pipeline import upscale_file
 from ..video.codecs import check_encoder, default_codec
+from ..video.depth import DEFAULT_PIX_FMT
 from ..video.remux import container_refuses
 
 __all__ = [
@@ -187,7 +188,7 @@ def output_name(src: Path, enc: EncodeConfig) -> str:
     if enc.format:
         return src.stem + _SUFFIX_OF.get(enc.format, f".{enc.format}")
     container = CONTAINER_EXTENSIONS.get(src.suffix.lower())
-    if container and _holds(container, enc.codec, enc.pix_fmt):
+    if container and _holds(container, enc.codec, enc.pix_fmt or DEFAULT_PIX_FMT):
         return src.name
     return src.stem + ".mkv"
 

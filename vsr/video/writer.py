@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from ..config import EncodeConfig
 from ..errors import ConfigError, OutputError
 from .codecs import check_encoder, default_codec, encoder_options
 from .convert import RgbToYuv
+from .depth import output_pix_fmt, precision_note
 from .meta import SourceTags, VideoInfo
 from .remux import Remuxer, container_refuses
 from .timing import Timeline
@@ -83,6 +85,10 @@ class VideoWriter:
         self.format = cfg.container
         self.codec = cfg.codec or default_codec(self.format)
         check_encoder(self.codec)
+        self.cfg = cfg = replace(cfg, pix_fmt=output_pix_fmt(cfg.pix_fmt, info.pix_fmt, self.codec))
+        self.precision = precision_note(info.pix_fmt, cfg.pix_fmt)
+        if self.precision and tags is not None:  # once per output: a job's segment writers carry no tags
+            log.warning("%s", self.precision)
         self.options = encoder_options(self.codec, cfg.crf, cfg.preset)
         self._check_pix_fmt()
         subsampled = cfg.pix_fmt.startswith(("yuv420", "yuv422", "nv"))
