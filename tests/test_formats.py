@@ -23,6 +23,7 @@ from vsr.config import DecodeConfig, EncodeConfig, ModelConfig
 from vsr.ladder import Ladder
 from vsr.models.catalogue import get_spec
 from vsr.pipeline import upscale_file
+from vsr.video.hdr import HdrMeta
 from vsr.video.reader import VideoReader
 
 
@@ -38,9 +39,19 @@ class Clip:
     container: dict[str, str] = field(default_factory=dict)  # muxer options
 
 
+MASTERING = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
 CLIPS = {
     "ten.mkv": Clip([("libx264", "yuv420p10le", 64, 48)]),
     "two.mkv": Clip([("libx264", "yuv420p", 64, 48), ("libx264", "yuv420p", 32, 32)]),
+    "hdr.mkv": Clip(
+        [("libx265", "yuv420p10le", 64, 48)],
+        options={"x265-params": f"log-level=error:master-display={MASTERING}:max-cll=1000,400"},
+        tags=dict(color_range=1, color_primaries=9, color_trc=16, colorspace=9),  # PQ, BT.2020
+    ),
+    "hlg.mp4": Clip(
+        [("libx264", "yuv420p10le", 64, 48)],
+        tags=dict(color_range=1, color_primaries=9, color_trc=18, colorspace=9),
+    ),
     "full.mp4": Clip(
         [("libx264", "yuv420p", 160, 120)], 48, {"preset": "medium"}, container={"movflags": "+faststart"}
     ),
@@ -226,3 +237,43 @@ def test_an_asked_pix_fmt_wins_and_eight_bit_stays_eight_bit(inputs, tmp_path, c
     code, err = upscale(capsys, inputs["two.mkv"], tmp_path / "b.mkv")
     assert code == 0 and "precision" not in err
     assert _luma(tmp_path / "b.mkv")[0] == "yuv420p"
+
+
+def _hdr_of(path: Path) -> tuple[tuple[int, int, int, int], HdrMeta | None, str]:
+    """(range, primaries, transfer, matrix) of the first frame, its HDR metadata, its codec."""
+    with av.open(str(path)) as c:
+        frame = next(c.decode(video=0))
+        tags = (
+            int(frame.color_range),
+            int(frame.color_primaries),
+            int(frame.color_trc),
+            int(frame.colorspace),
+        )
+        return tags, HdrMeta.of(frame), c.streams.video[0].codec_context.name
+
+
+@pytest.mark.parametrize("codec", ["libx265", "libx264"])
+def test_hdr10_tags_and_metadata_are_carried(inputs, tmp_path, capsys, codec):
+    dst = tmp_path / "o.mkv"
+    code, err = upscale(capsys, inputs["hdr.mkv"], dst, "--codec", codec)
+    assert code == 0, err
+    tags, hdr, name = _hdr_of(dst)
+    assert name == {"libx265": "hevc", "libx264": "h264"}[codec]
+    assert tags == (1, 9, 16, 9)  # limited range, BT.2020, PQ, BT.2020 non-constant
+    assert hdr == _hdr_of(inputs["hdr.mkv"])[1]
+    assert hdr is not None and hdr.light == (1000, 400) and hdr.luminance == (0.005, 1000.0)
+    assert hdr.display(0.00002, 0.0001, ".0f") == MASTERING
+
+
+def test_hlg_tags_are_carried(inputs, tmp_path, capsys):
+    code, err = upscale(capsys, inputs["hlg.mp4"], tmp_path / "o.mp4")
+    assert code == 0, err
+    assert _hdr_of(tmp_path / "o.mp4")[:2] == ((1, 9, 18, 9), None)
+
+
+def test_an_encoder_without_hdr_metadata_says_so(inputs, tmp_path, capsys):
+    code, err = upscale(capsys, inputs["hdr.mkv"], tmp_path / "o.webm")
+    assert code == 0, err
+    assert err.count("libvpx-vp9 cannot write the input's HDR mastering display") == 1
+    tags, hdr, _ = _hdr_of(tmp_path / "o.webm")
+    assert tags[1:] == (9, 16, 9) and hdr is None

@@ -14,6 +14,8 @@ from fractions import Fraction
 
 import av
 
+from .hdr import HdrMeta
+
 __all__ = ["ColourTags", "SourceTags", "VideoInfo", "display_matrix"]
 
 # AVColorSpace -> the swscale SWS_CS_* constant that PyAV's reformat() takes; unlisted
@@ -79,7 +81,8 @@ class VideoInfo:
 
     ``time_base``: the stream's; every frame pts is in it. ``rate``: average frame rate (a hint
     for encoders and the progress bar only, never used for timing). ``frames``: the expected frame
-    count (0 when unknown). ``matrix``: the display matrix (rotation/flip) or ``None``.
+    count (0 when unknown). ``matrix``: the display matrix (rotation/flip) or ``None``. ``hdr``:
+    the mastering display / content light level metadata of the first frame, or ``None``.
     """
 
     width: int
@@ -92,6 +95,7 @@ class VideoInfo:
     colour: ColourTags
     matrix: tuple[int, ...] | None
     sample_aspect_ratio: Fraction | None = None
+    hdr: HdrMeta | None = None
 
     @property
     def rotation(self) -> int:

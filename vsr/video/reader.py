@@ -20,6 +20,7 @@ import numpy as np
 
 from ..config import DecodeConfig
 from ..errors import InputError
+from .hdr import HdrMeta
 from .meta import ColourTags, SourceTags, VideoInfo, display_matrix
 from .tail import TailGuard
 
@@ -172,6 +173,7 @@ class VideoReader:
             colour=ColourTags.of(frame),
             matrix=display_matrix(frame),
             sample_aspect_ratio=Fraction(sar) if sar else None,
+            hdr=HdrMeta.of(frame),
         )
 
     def items(self, stop: threading.Event | None = None) -> Iterator[Item]:

@@ -26,6 +26,7 @@ from ..errors import ConfigError, OutputError
 from .codecs import check_encoder, default_codec, encoder_options
 from .convert import RgbToYuv
 from .depth import output_pix_fmt, precision_note
+from .hdr import hdr_loss, hdr_options
 from .meta import SourceTags, VideoInfo
 from .remux import Remuxer, container_refuses
 from .timing import Timeline
@@ -87,9 +88,10 @@ class VideoWriter:
         check_encoder(self.codec)
         self.cfg = cfg = replace(cfg, pix_fmt=output_pix_fmt(cfg.pix_fmt, info.pix_fmt, self.codec))
         self.precision = precision_note(info.pix_fmt, cfg.pix_fmt)
-        if self.precision and tags is not None:  # once per output: a job's segment writers carry no tags
-            log.warning("%s", self.precision)
-        self.options = encoder_options(self.codec, cfg.crf, cfg.preset)
+        for note in (self.precision, hdr_loss(self.codec, info.hdr)):
+            if note and tags is not None:  # once per output: a job's segment writers carry no tags
+                log.warning("%s", note)
+        self.options = hdr_options(encoder_options(self.codec, cfg.crf, cfg.preset), self.codec, info.hdr)
         self._check_pix_fmt()
         subsampled = cfg.pix_fmt.startswith(("yuv420", "yuv422", "nv"))
         self.width = info.width * scale - (info.width * scale % 2 if subsampled else 0)
