@@ -23,6 +23,7 @@ from vsr.config import DecodeConfig, EncodeConfig, ModelConfig
 from vsr.ladder import Ladder
 from vsr.models.catalogue import get_spec
 from vsr.pipeline import upscale_file
+from vsr.video.alpha import alpha_decoder
 from vsr.video.hdr import HdrMeta
 from vsr.video.reader import VideoReader
 
@@ -51,6 +52,9 @@ CLIPS = {
     "hlg.mp4": Clip(
         [("libx264", "yuv420p10le", 64, 48)],
         tags=dict(color_range=1, color_primaries=9, color_trc=18, colorspace=9),
+    ),
+    "alpha.webm": Clip(
+        [("libvpx-vp9", "yuva420p", 64, 48)], options={"deadline": "realtime", "cpu-used": "8"}
     ),
     "full.mp4": Clip(
         [("libx264", "yuv420p", 160, 120)], 48, {"preset": "medium"}, container={"movflags": "+faststart"}
@@ -277,3 +281,32 @@ def test_an_encoder_without_hdr_metadata_says_so(inputs, tmp_path, capsys):
     assert err.count("libvpx-vp9 cannot write the input's HDR mastering display") == 1
     tags, hdr, _ = _hdr_of(tmp_path / "o.webm")
     assert tags[1:] == (9, 16, 9) and hdr is None
+
+
+def _alpha(path: Path) -> tuple[dict[str, str], np.ndarray | None]:
+    """The video stream's tags and its first frame's alpha plane (None: no alpha decoded)."""
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        decoder = alpha_decoder(stream) or stream.codec_context
+        frames = (f for p in c.demux(stream) for f in decoder.decode(p if p.size else None))
+        frame = next(frames)
+        alpha = frame.to_ndarray(format="rgba")[..., 3] if frame.format.name == "yuva420p" else None
+        return dict(stream.metadata), alpha
+
+
+def test_alpha_is_upscaled_into_vp9(inputs, tmp_path):
+    dst = tmp_path / "o.webm"
+    upscale_file(DecodeConfig(str(inputs["alpha.webm"])), EncodeConfig(str(dst)), ModelConfig("bicubic"))
+    tags, alpha = _alpha(dst)
+    assert tags.get("alpha_mode") == "1" and alpha is not None and alpha.shape == (192, 256)
+    ramp = np.linspace(0, 255, 256)  # the input's horizontal ramp, 4x wider
+    assert np.abs(alpha.mean(axis=0) - ramp).max() < 12
+
+
+def test_alpha_that_is_not_written_leaves_no_alpha_tag(inputs, tmp_path, capsys):
+    dst = tmp_path / "o.mkv"
+    code, err = upscale(capsys, inputs["alpha.webm"], dst)
+    assert code == 0, err
+    assert err.count("the input has an alpha channel; libx264 as yuv420p cannot hold one") == 1
+    tags, alpha = _alpha(dst)
+    assert "alpha_mode" not in {k.lower() for k in tags} and alpha is None

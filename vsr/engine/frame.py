@@ -31,6 +31,8 @@ class Frame:
     ``pts`` / ``duration``: in the time base the source and sink agree on; the sink writes them
     unchanged (output pts = input pts). ``arrival``: ``time.perf_counter()`` seconds when the frame
     came off the input (live latency is measured from it). ``tier``: the ladder rung that upscaled it.
+    ``alpha``: the input's (H, W) uint8 alpha plane, for a source with one (models see RGB only; the
+    sink upscales it).
     """
 
     image: np.ndarray
@@ -40,3 +42,4 @@ class Frame:
     index: int = 0
     tier: int = 0
     low: np.ndarray | None = None
+    alpha: np.ndarray | None = None

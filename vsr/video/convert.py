@@ -14,11 +14,14 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from .alpha import with_alpha
+from .depth import has_alpha
 from .meta import ColourTags
 
 __all__ = ["RgbToYuv"]
 
 _BT601 = 5  # SWS_CS_ITU601
+_PACKED = {3: "rgb24", 4: "rgba"}
 
 
 class RgbToYuv:
@@ -31,6 +34,7 @@ class RgbToYuv:
     def __init__(self, width: int, height: int, pix_fmt: str, tags: ColourTags) -> None:
         self.width, self.height, self.pix_fmt, self.tags = width, height, pix_fmt, tags
         self._sws = VideoReformatter()
+        self.alpha = has_alpha(pix_fmt)
         self.fast = (
             pix_fmt == "yuv420p"
             and tags.sws_matrix in (None, _BT601)
@@ -39,13 +43,17 @@ class RgbToYuv:
             and height % 2 == 0
         )
 
-    def __call__(self, rgb: np.ndarray) -> av.VideoFrame:
+    def __call__(self, rgb: np.ndarray, alpha: np.ndarray | None = None) -> av.VideoFrame:
+        """``alpha``: the frame's (h, w) uint8 alpha plane, upscaled bicubically to ``rgb``'s size
+        when ``pix_fmt`` has alpha (``None``: opaque); ignored otherwise."""
+        if self.alpha:
+            rgb = with_alpha(rgb, alpha)
         if self.fast and rgb.shape[:2] == (self.height, self.width):
             yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
             frame = av.VideoFrame.from_numpy_buffer(yuv, format="yuv420p")
         else:
             frame = self._sws.reformat(
-                av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(rgb), format="rgb24"),
+                av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(rgb), format=_PACKED[rgb.shape[2]]),
                 width=self.width,
                 height=self.height,
                 format=self.pix_fmt,

@@ -118,6 +118,7 @@ _STALE_TAGS = {
     "bps",
     "number_of_frames",
     "number_of_bytes",
+    "alpha_mode",  # describes the old encoding: the muxer sets it when the output has alpha
 }
 
 

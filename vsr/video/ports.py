@@ -11,9 +11,11 @@ import threading
 from collections.abc import Iterator
 
 import av
+import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from ..engine.frame import Frame
+from .depth import has_alpha
 from .reader import VideoReader
 from .writer import VideoWriter
 
@@ -30,10 +32,17 @@ class FileSource:
         sws = VideoReformatter()
         for item in self.reader.items(stop):
             if isinstance(item, av.VideoFrame):
-                image = sws.reformat(item, format="rgb24").to_ndarray()
-                yield Frame(image, item.pts, item.duration)
+                yield _frame(sws, item)
             else:
                 yield item
+
+
+def _frame(sws: VideoReformatter, item: av.VideoFrame) -> Frame:
+    """A decoded frame as the engine's RGB Frame, with its alpha plane when it has one."""
+    if not has_alpha(item.format.name):
+        return Frame(sws.reformat(item, format="rgb24").to_ndarray(), item.pts, item.duration)
+    rgba = sws.reformat(item, format="rgba").to_ndarray()
+    return Frame(np.ascontiguousarray(rgba[..., :3]), item.pts, item.duration, alpha=rgba[..., 3].copy())
 
 
 class FileSink:
@@ -46,7 +55,7 @@ class FileSink:
         """The writer knows its size already (input size x scale)."""
 
     def write(self, frame: Frame) -> bool:
-        self.writer.write(frame.image, frame.pts, frame.duration)
+        self.writer.write(frame.image, frame.pts, frame.duration, frame.alpha)
         return True
 
     def mux(self, packet: object) -> None:

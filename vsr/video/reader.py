@@ -20,6 +20,7 @@ import numpy as np
 
 from ..config import DecodeConfig
 from ..errors import InputError
+from .alpha import alpha_decoder
 from .hdr import HdrMeta
 from .meta import ColourTags, SourceTags, VideoInfo, display_matrix
 from .tail import TailGuard
@@ -140,7 +141,8 @@ class VideoReader:
         self._container = _open_container(self.cfg)
         self.stream = _video_stream(self._container, self.cfg.path)
         self.stream.thread_type = "AUTO"
-        self._tail = TailGuard(self.stream)
+        self._decoder = alpha_decoder(self.stream) or self.stream.codec_context
+        self._tail = TailGuard(self._decoder)
         self.passthrough = [s for s in self._container.streams if s.type in PASSTHROUGH_TYPES]
         self._packets = self._demux()
         first = self._first_frame()
@@ -223,7 +225,7 @@ class VideoReader:
         if packet is not None:
             self._tail.sent(packet)
         try:
-            frames = self.stream.decode(packet)
+            frames = self._decoder.decode(packet)
         except av.error.EOFError:
             return
         except av.error.FFmpegError as exc:

@@ -23,11 +23,12 @@ MAX_GOP_PACKETS = 600
 
 
 class TailGuard:
-    """Watches one video stream's decoding: :meth:`sent` each packet, :meth:`got` each frame, then
-    :meth:`recover` once after the decoder's final flush."""
+    """Watches one video decoder (``decoder``: a stream's codec context, or one opened for it):
+    :meth:`sent` each packet, :meth:`got` each frame, then :meth:`recover` once after its final
+    flush."""
 
-    def __init__(self, stream: av.video.stream.VideoStream) -> None:
-        self.stream = stream
+    def __init__(self, decoder: av.CodecContext) -> None:
+        self.decoder = decoder
         self._gop: list[av.Packet] | None = []
         self._sent = 0
         self._got = 0
@@ -52,7 +53,7 @@ class TailGuard:
     def recover(self) -> list[av.VideoFrame]:
         """The frames after the last one given out that a single-threaded decode of the last GOP
         finds, in order; empty when nothing was lost (or nothing can be recovered)."""
-        threaded = av.codec.context.ThreadType.FRAME in self.stream.codec_context.thread_type
+        threaded = av.codec.context.ThreadType.FRAME in self.decoder.thread_type
         if not threaded or self._got >= self._sent or not self._gop or self._last_pts is None:
             return []
         found = [f for f in self._decode_again() if f.pts is not None and f.pts > self._last_pts]
@@ -61,8 +62,8 @@ class TailGuard:
         return sorted(found, key=lambda f: f.pts)
 
     def _decode_again(self) -> list[av.VideoFrame]:
-        ctx = av.CodecContext.create(self.stream.codec_context.name, "r")
-        ctx.extradata = self.stream.codec_context.extradata
+        ctx = av.CodecContext.create(self.decoder.name, "r")
+        ctx.extradata = self.decoder.extradata
         ctx.thread_type = "NONE"
         frames: list[av.VideoFrame] = []
         for packet in [*(self._gop or []), None]:

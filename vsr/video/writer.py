@@ -25,7 +25,7 @@ from ..config import EncodeConfig
 from ..errors import ConfigError, OutputError
 from .codecs import check_encoder, default_codec, encoder_options
 from .convert import RgbToYuv
-from .depth import output_pix_fmt, precision_note
+from .depth import alpha_note, output_pix_fmt, precision_note
 from .hdr import hdr_loss, hdr_options
 from .meta import SourceTags, VideoInfo
 from .remux import Remuxer, container_refuses
@@ -88,8 +88,8 @@ class VideoWriter:
         check_encoder(self.codec)
         self.cfg = cfg = replace(cfg, pix_fmt=output_pix_fmt(cfg.pix_fmt, info.pix_fmt, self.codec))
         self.precision = precision_note(info.pix_fmt, cfg.pix_fmt)
-        for note in (self.precision, hdr_loss(self.codec, info.hdr)):
-            if note and tags is not None:  # once per output: a job's segment writers carry no tags
+        if tags is not None:  # once per output: a job's segment writers carry no tags
+            for note in self._losses():
                 log.warning("%s", note)
         self.options = hdr_options(encoder_options(self.codec, cfg.crf, cfg.preset), self.codec, info.hdr)
         self._check_pix_fmt()
@@ -110,6 +110,12 @@ class VideoWriter:
     def target(self) -> str:
         """Where the container is written now: the temporary file, or ``pipe:1``."""
         return "pipe:1" if self.cfg.is_pipe else str(partial_path(self.cfg.path))
+
+    def _losses(self) -> list[str]:
+        """What the output cannot keep of the input (bit depth, HDR metadata, alpha), a line each."""
+        source = self.info.pix_fmt
+        notes = [self.precision, hdr_loss(self.codec, self.info.hdr)]
+        return [n for n in [*notes, alpha_note(source, self.cfg.pix_fmt, self.codec)] if n]
 
     def _check_pix_fmt(self) -> None:
         formats = av.codec.Codec(self.codec, "w").video_formats or []
@@ -194,10 +200,13 @@ class VideoWriter:
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.finish(failed=exc_type is not None)
 
-    def write(self, rgb: np.ndarray, pts: int | None, duration: int = 0) -> None:
-        """Encode one (H, W, 3) uint8 RGB frame at ``pts`` (input stream time base). Borrows ``rgb``."""
+    def write(
+        self, rgb: np.ndarray, pts: int | None, duration: int = 0, alpha: np.ndarray | None = None
+    ) -> None:
+        """Encode one (H, W, 3) uint8 RGB frame at ``pts`` (input stream time base), with its
+        (h, w) uint8 ``alpha`` plane when the output keeps one. Borrows both arrays."""
         pts = self._timeline.frame(pts, duration)
-        frame = self._convert(self._fit(rgb))
+        frame = self._convert(self._fit(rgb), alpha)
         frame.pts, frame.time_base = pts, self.info.time_base
         if duration > 0:
             frame.duration = duration
