@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import av
 
@@ -16,6 +16,9 @@ from .backends import BACKEND_NAMES
 from .backends.base import min_tile
 from .errors import ConfigError
 from .models.catalogue import get_spec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .video.size import OutputSize
 
 __all__ = [
     "CONTAINER_EXTENSIONS",
@@ -100,6 +103,8 @@ class EncodeConfig:
     ``path`` ``-`` is stdout (a streamable ``format``, matroska by default).
     ``pix_fmt`` ``None``: yuv420p, or the input's bit depth for a deeper input (see
     :mod:`vsr.video.depth`).
+    ``size``: the output size asked for (:class:`~vsr.video.size.OutputSize`, validated when
+    built); ``None``: the model's scale.
     """
 
     path: str
@@ -109,6 +114,7 @@ class EncodeConfig:
     preset: str | None = None
     pix_fmt: str | None = None
     overwrite: bool = False
+    size: OutputSize | None = None
 
     def __post_init__(self) -> None:
         if not self.path:

@@ -80,6 +80,7 @@ def upscale_file(
     top = ladder.top
     stats.extra.update(model=top.info.name, backend=top.name, codec=writer.codec, output=enc.path)
     stats.extra.update(pix_fmt=writer.cfg.pix_fmt, precision=writer.precision)
+    stats.extra.update(size=list(writer.size.target), resize=writer.size.report())
     if face is not None:
         stats.extra.update({k: v for k, v in ladder.report().items() if k != "tiers"})
     return stats

@@ -15,9 +15,11 @@ from ..config import DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, Pipeli
 from ..errors import ConfigError, InputError
 from ..jobs.batch import template_path
 from ..models.catalogue import CATALOGUE
+from ..models.choose import choose_model_for_scale
 from ..pipeline import upscale_file
 from ..signals import stop_on_signals
 from ..stats import Progress, RunStats
+from ..video.size import OutputSize
 from .batch import is_batch, run_batch
 
 log = logging.getLogger("vsr")
@@ -33,8 +35,11 @@ def _configs(args: argparse.Namespace) -> tuple[DecodeConfig, EncodeConfig, Mode
         preset=args.preset,
         pix_fmt=args.pix_fmt,
         overwrite=args.overwrite,
+        size=OutputSize(args.scale, args.width, args.height),
     )
-    model = ModelConfig(args.model, args.backend, args.device, args.tile, args.threads, args.compile)
+    # no --model: the default, or the catalogue's model of that native scale when one is listed
+    name = args.model or choose_model_for_scale(args.scale or 4, ModelConfig.model)
+    model = ModelConfig(name, args.backend, args.device, args.tile, args.threads, args.compile)
     pipe = PipelineConfig(batch=args.batch, progress=not args.quiet and sys.stderr.isatty())
     return dec, enc, model, pipe
 
@@ -89,8 +94,9 @@ def _resume(args: argparse.Namespace) -> dict[str, bool]:
 def _report(stats: RunStats, output: str, json_path: str | None) -> None:
     where = "stdout" if output == "-" else output
     log.info(
-        "wrote %s: %d frames in %.2f s (%.2f fps) with %s",
+        "wrote %s (%s): %d frames in %.2f s (%.2f fps) with %s",
         where,
+        _made_by(stats.extra),
         stats.frames_out,
         stats.seconds,
         stats.fps,
@@ -98,6 +104,16 @@ def _report(stats: RunStats, output: str, json_path: str | None) -> None:
     )
     if json_path:
         _write_json(stats.to_dict(), json_path)
+
+
+def _made_by(extra: dict[str, Any]) -> str:
+    """``640x360 by fast, area-resized from 1280x720`` (or ``1280x720 by fast``): the size and
+    what produced it, for the summary line."""
+    text = f"{'x'.join(map(str, extra.get('size') or ['?']))} by {extra.get('model', '?')}"
+    resize = extra.get("resize")
+    if resize:
+        text += f", {resize['filter']}-resized from {resize['from'][0]}x{resize['from'][1]}"
+    return text
 
 
 def stream(args: argparse.Namespace) -> int:

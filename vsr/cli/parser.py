@@ -21,7 +21,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_upscale(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("upscale", help="upscale a video 4x", description="Upscale a video 4x.")
+    p = sub.add_parser(
+        "upscale",
+        help="upscale a video 4x (or --scale N, --width W, --height H)",
+        description="Upscale a video 4x, or to the size --scale / --width / --height ask for.",
+    )
     p.add_argument(
         "input",
         nargs="+",
@@ -35,9 +39,14 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
         metavar="OUTPUT",
         help="output file, or - for stdout; a folder for a batch (created if missing)",
     )
-    p.add_argument("--model", default="fast", help="catalogue model (see `vsr models`; default: fast)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="catalogue model (see `vsr models`; default: fast, or its native model of --scale if listed)",
+    )
     p.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    _add_size_flags(p)
     p.add_argument(
         "--tile",
         type=int,
@@ -70,6 +79,24 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings and errors only")
     _add_face_flags(p)
     p.set_defaults(func=commands.upscale)
+
+
+def _add_size_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "output size",
+        "Default: the model's scale (4x). --width/--height are display pixels: one alone keeps the "
+        "aspect ratio (rounded to what --pix-fmt holds, e.g. even), both give that exact size; --scale "
+        "excludes them. Without --model, a model of that native scale runs if the catalogue lists one; "
+        "else the 4x model's output is resized in the RGB -> YUV conversion (area to shrink, lanczos "
+        "past 4x).",
+    )
+    g.add_argument("--scale", type=int, choices=(2, 3, 4), default=None, help="output = N x the input")
+    g.add_argument(
+        "--width", type=int, default=None, metavar="W", help="output width; alone, height keeps the aspect"
+    )
+    g.add_argument(
+        "--height", type=int, default=None, metavar="H", help="output height (e.g. 1080); both: exact size"
+    )
 
 
 def _add_face_flags(p: argparse.ArgumentParser) -> None:

@@ -27,12 +27,17 @@ _PACKED = {3: "rgb24", 4: "rgba"}
 class RgbToYuv:
     """Callable: (H, W, 3) uint8 RGB -> a ``pix_fmt`` VideoFrame of ``width`` x ``height``, tagged.
 
+    A frame of another size is resized on the way, by swscale with ``interpolation`` (a PyAV
+    ``Interpolation`` name such as ``"AREA"`` or ``"LANCZOS"``; ``None``: swscale's bilinear).
     Borrows the input array for the conversion only; the returned frame owns (or shares ownership
     of) its planes, so the caller may drop the array at once.
     """
 
-    def __init__(self, width: int, height: int, pix_fmt: str, tags: ColourTags) -> None:
+    def __init__(
+        self, width: int, height: int, pix_fmt: str, tags: ColourTags, interpolation: str | None = None
+    ) -> None:
         self.width, self.height, self.pix_fmt, self.tags = width, height, pix_fmt, tags
+        self.interpolation = interpolation
         self._sws = VideoReformatter()
         self.alpha = has_alpha(pix_fmt)
         self.fast = (
@@ -59,6 +64,7 @@ class RgbToYuv:
                 format=self.pix_fmt,
                 dst_colorspace=self.tags.sws_matrix,
                 dst_color_range=self.tags.sws_range,
+                interpolation=self.interpolation,
             )
         self.tags.apply(frame)
         return frame

@@ -29,6 +29,7 @@ from .depth import alpha_note, output_pix_fmt, precision_note
 from .hdr import hdr_loss, hdr_options
 from .meta import SourceTags, VideoInfo
 from .remux import Remuxer, container_refuses
+from .size import OutputSize, SizePlan
 from .timing import Timeline
 
 __all__ = ["VideoWriter", "check_output_path", "partial_path"]
@@ -67,9 +68,12 @@ def check_output_path(path: str, overwrite: bool, input_path: str | None = None)
 class VideoWriter:
     """Encoder + muxer for one output. Construct (validates), then use as a context manager.
 
-    ``info``: the input video's facts (time base, colour tags, display matrix); output frames are
-    ``scale`` times its size. ``passthrough``: input audio/subtitle streams to carry over;
-    ``tags``: metadata and chapters to carry over.
+    ``info``: the input video's facts (time base, colour tags, display matrix). ``size``: the
+    size of the frames written (``size.source``) and the size encoded (``size.target``), resized
+    in the RGB -> YUV conversion when they differ; ``None``: the plan of ``cfg.size`` for frames
+    ``scale`` x the input (``cfg.size`` ``None``: that size itself).
+    ``passthrough``: input audio/subtitle streams to carry over; ``tags``: metadata and chapters
+    to carry over.
     """
 
     def __init__(
@@ -78,6 +82,7 @@ class VideoWriter:
         info: VideoInfo,
         *,
         scale: int = 4,
+        size: SizePlan | None = None,
         passthrough: Sequence[av.stream.Stream] = (),
         input_path: str | None = None,
         tags: SourceTags | None = None,
@@ -93,16 +98,17 @@ class VideoWriter:
                 log.warning("%s", note)
         self.options = hdr_options(encoder_options(self.codec, cfg.crf, cfg.preset), self.codec, info.hdr)
         self._check_pix_fmt()
-        subsampled = cfg.pix_fmt.startswith(("yuv420", "yuv422", "nv"))
-        self.width = info.width * scale - (info.width * scale % 2 if subsampled else 0)
-        self.height = info.height * scale - (info.height * scale % 2 if subsampled else 0)
+        self.size = size or (cfg.size or OutputSize()).plan(info, scale, cfg.pix_fmt)
+        self.width, self.height = self.size.target
+        for note in self.size.notes if tags is not None else ():  # once per output, as above
+            log.warning("%s", note)
         if not cfg.is_pipe:
             check_output_path(cfg.path, cfg.overwrite, input_path)
         self._check_container()
         self.frames_written = 0
         self.committed = False
         self._container: av.container.OutputContainer | None = None
-        self._convert = RgbToYuv(self.width, self.height, cfg.pix_fmt, info.colour)
+        self._convert = RgbToYuv(self.width, self.height, cfg.pix_fmt, info.colour, self.size.interpolation)
         self._timeline = Timeline(info.time_base, info.rate, sums_decode_order=self.format in ("mp4", "mov"))
         self._warned_size = False
 
@@ -157,8 +163,8 @@ class VideoWriter:
         # PyAV defaults encoders to slice threads; frame threads keep more cores busy (as ffmpeg does)
         stream.codec_context.thread_type = "FRAME"
         stream.codec_context.thread_count = 0
-        if info.sample_aspect_ratio:
-            stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
+        if self.size.sar:
+            stream.codec_context.sample_aspect_ratio = self.size.sar
         info.colour.apply(stream.codec_context)
         if info.matrix:
             stream.set_display_matrix(list(info.matrix))
@@ -214,11 +220,14 @@ class VideoWriter:
         self.frames_written += 1
 
     def _fit(self, rgb: np.ndarray) -> np.ndarray:
-        """Crop the odd pixel a subsampled format cannot hold; warn once if the size changed."""
+        """Crop the odd pixels a subsampled format cannot hold (frames the plan resizes pass as
+        they are: the conversion resizes them); warn once if the size changed mid-stream."""
         h, w = rgb.shape[:2]
         if (h, w) == (self.height, self.width):
             return rgb
-        if h - self.height in (0, 1) and w - self.width in (0, 1):
+        if (w, h) == self.size.source and self.size.filter:
+            return rgb
+        if 0 <= h - self.height < 4 and 0 <= w - self.width < 4:
             return rgb[: self.height, : self.width]
         if not self._warned_size:
             log.warning(
