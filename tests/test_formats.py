@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import pattern
+from conftest import pattern, video_times
 
 from vsr import cli
 from vsr.backends.base import min_tile
@@ -56,14 +56,19 @@ CLIPS = {
     "alpha.webm": Clip(
         [("libvpx-vp9", "yuva420p", 64, 48)], options={"deadline": "realtime", "cpu-used": "8"}
     ),
+    "interlaced.mp4": Clip(
+        [("libx264", "yuv420p", 64, 48)], options={"x264-params": "tff=1"}, interlaced=True
+    ),
     "full.mp4": Clip(
         [("libx264", "yuv420p", 160, 120)], 48, {"preset": "medium"}, container={"movflags": "+faststart"}
     ),
 }
 
 
-def _frame(i: int, pix_fmt: str, width: int, height: int) -> av.VideoFrame:
+def _frame(i: int, pix_fmt: str, width: int, height: int, weave: bool = False) -> av.VideoFrame:
     rgb = pattern(i, height, width)
+    if weave:  # fields from two moments: the odd lines 40 frames of motion later (combing)
+        rgb[1::2] = pattern(i + 40, height, width)[1::2]
     if "yuva" in pix_fmt:  # alpha: a horizontal ramp
         alpha = np.broadcast_to(
             (np.arange(width) * 255 // max(width - 1, 1)).astype(np.uint8), (height, width)
@@ -92,7 +97,7 @@ def make(path: Path, clip: Clip) -> Path:
             streams.append(s)
         for i in range(clip.frames):
             for s in streams:
-                frame = _frame(i, s.pix_fmt, s.width, s.height)
+                frame = _frame(i, s.pix_fmt, s.width, s.height, weave=clip.interlaced)
                 frame.pts = i
                 out.mux(s.encode(frame))
         for s in streams:
@@ -310,3 +315,24 @@ def test_alpha_that_is_not_written_leaves_no_alpha_tag(inputs, tmp_path, capsys)
     assert err.count("the input has an alpha channel; libx264 as yuv420p cannot hold one") == 1
     tags, alpha = _alpha(dst)
     assert "alpha_mode" not in {k.lower() for k in tags} and alpha is None
+
+
+def _combing(path: Path) -> float:
+    """The mean luma step between neighbouring lines that their neighbours do not explain, over
+    every frame (high when fields from two moments are woven together)."""
+    with av.open(str(path)) as c:
+        ys = [f.to_ndarray(format="gray").astype(np.float32) for f in c.decode(video=0)]
+    return float(np.mean([np.abs(y[1:-1] - (y[:-2] + y[2:]) / 2).mean() for y in ys]))
+
+
+def test_interlaced_input_is_deinterlaced_frame_for_frame(inputs, tmp_path, capsys):
+    src, done, kept = inputs["interlaced.mp4"], tmp_path / "d.mp4", tmp_path / "k.mp4"
+    code, err = upscale(capsys, src, done)
+    assert code == 0, err
+    line = "input is interlaced (top field first): deinterlacing with bwdif, one frame per frame"
+    assert err.count(line) == 1
+    code, err = upscale(capsys, src, kept, "--no-deinterlace")
+    assert code == 0 and "deinterlacing" not in err and "upscaling the fields as they are" in err
+    assert len(video_times(src)) == 8
+    assert video_times(done) == video_times(kept) == video_times(src)  # frame count and pts kept
+    assert _combing(done) < 0.5 * _combing(kept)

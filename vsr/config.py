@@ -80,10 +80,13 @@ def _check_muxer(fmt: str) -> None:
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    """Where frames come from. ``path`` ``-`` is stdin; ``format`` forces the demuxer (e.g. nut)."""
+    """Where frames come from. ``path`` ``-`` is stdin; ``format`` forces the demuxer (e.g. nut);
+    ``deinterlace``: an interlaced input goes through bwdif first (see :mod:`vsr.video.deinterlace`).
+    """
 
     path: str
     format: str | None = None
+    deinterlace: bool = True
 
     def __post_init__(self) -> None:
         if not self.path:

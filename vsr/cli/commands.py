@@ -26,7 +26,7 @@ log = logging.getLogger("vsr")
 
 
 def _configs(args: argparse.Namespace) -> tuple[DecodeConfig, EncodeConfig, ModelConfig, PipelineConfig]:
-    dec = DecodeConfig(args.input, format=args.input_format)
+    dec = DecodeConfig(args.input, format=args.input_format, deinterlace=not args.no_deinterlace)
     enc = EncodeConfig(
         args.output,
         format=args.format,

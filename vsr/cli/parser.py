@@ -71,6 +71,11 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", default=None, help="output container, e.g. mp4, matroska, nut, mpegts")
     p.add_argument("--input-format", default=None, help="force the input demuxer (e.g. for stdin)")
+    p.add_argument(
+        "--no-deinterlace",
+        action="store_true",
+        help="upscale interlaced input as it is (default: deinterlace it with bwdif, one frame per frame)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument(
         "--no-resume", action="store_true", help="start over instead of resuming an interrupted job"

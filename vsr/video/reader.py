@@ -21,6 +21,7 @@ import numpy as np
 from ..config import DecodeConfig
 from ..errors import InputError
 from .alpha import alpha_decoder
+from .deinterlace import Deinterlacer
 from .hdr import HdrMeta
 from .meta import ColourTags, SourceTags, VideoInfo, display_matrix
 from .tail import TailGuard
@@ -143,6 +144,7 @@ class VideoReader:
         self.stream.thread_type = "AUTO"
         self._decoder = alpha_decoder(self.stream) or self.stream.codec_context
         self._tail = TailGuard(self._decoder)
+        self._deint = Deinterlacer(self.stream, self.cfg.deinterlace)
         self.passthrough = [s for s in self._container.streams if s.type in PASSTHROUGH_TYPES]
         self._packets = self._demux()
         first = self._first_frame()
@@ -219,7 +221,8 @@ class VideoReader:
             yield from self._decode(packet)
         yield from self._decode(None)
         for frame in self._tail.recover():
-            yield self._count(frame)
+            yield from self._deint.push(self._count(frame))
+        yield from self._deint.flush()
 
     def _decode(self, packet: av.Packet | None) -> Iterator[av.VideoFrame]:
         if packet is not None:
@@ -234,7 +237,7 @@ class VideoReader:
             return
         for frame in frames:
             self._tail.got(frame)
-            yield self._count(frame)
+            yield from self._deint.push(self._count(frame))
 
     def _count(self, frame: av.VideoFrame) -> av.VideoFrame:
         self.frames_decoded += 1
