@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -174,3 +175,16 @@ def packets_of(path: Path | str, kind: str) -> list[bytes]:
     with av.open(str(path)) as c:
         streams = getattr(c.streams, {"audio": "audio", "subtitle": "subtitles"}[kind])
         return [bytes(p) for p in c.demux(streams[0]) if p.size]
+
+
+class StopAfter(threading.Event):
+    """A stop flag that sets itself after it was checked ``n`` times (the reader checks it about
+    once per decoded item): a run interrupted part-way, deterministically."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n, self.seen = n, 0
+
+    def is_set(self) -> bool:
+        self.seen += 1
+        return self.seen > self.n or super().is_set()

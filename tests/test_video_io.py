@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import SHARED_VIDEO, video_times
+from conftest import SHARED_VIDEO, StopAfter, video_times
 
 from vsr.config import DecodeConfig, EncodeConfig, ModelConfig, container_for
 from vsr.errors import ConfigError, InputError, OutputError
@@ -147,24 +147,12 @@ def test_writer_validates_before_touching_disk(clips, tmp_path):
 REAL = sorted(SHARED_VIDEO.glob("*.*")) if SHARED_VIDEO.is_dir() else []
 
 
-class _StopAfter(threading.Event):
-    """A stop flag that sets itself once ``n`` frames were decoded (checked by the reader)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n, self.seen = n, 0
-
-    def is_set(self) -> bool:
-        self.seen += 1
-        return self.seen > self.n or super().is_set()
-
-
 @pytest.mark.skipif(not REAL, reason=f"no real clips in {SHARED_VIDEO}")
 @pytest.mark.parametrize("clip", REAL, ids=lambda p: p.name)
 def test_real_clip_prefix(clip, tmp_path):
     """The first few frames of each real clip: 4x size, exact pts, colour tags, audio kept."""
     dst = tmp_path / "o.mp4"  # mp4 keeps negative (AAC priming) timestamps, so every pts stays exact
-    run(clip, dst, stop=_StopAfter(6), preset="ultrafast")
+    run(clip, dst, stop=StopAfter(6), preset="ultrafast")
     with av.open(str(clip)) as c:
         src_v = c.streams.video[0]
         src_cc = src_v.codec_context

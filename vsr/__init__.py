@@ -10,8 +10,7 @@ from .backends import Backend, ModelInfo, create_backend
 from .config import DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
 from .errors import BackendError, ConfigError, InputError, ModelError, OutputError, VsrError
 from .models import CATALOGUE, ModelSpec, get_spec, model_names
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "CATALOGUE",

@@ -175,18 +175,23 @@ class ModelConfig:
 class PipelineConfig:
     """How the threaded pipeline runs: ``batch`` frames per inference call, ``queue_frames``
     decoded frames at most waiting for inference (backpressure; upscaled frames, 16x larger, wait
-    at most two batches), ``progress`` draws a bar on stderr.
+    at most two batches), ``progress`` shows progress on stderr (a bar on a terminal, elsewhere a
+    line every few seconds: :class:`vsr.stats.Progress`), ``segment_s``: a file job's segments
+    last at least this long (they end at the next keyframe).
     """
 
     batch: int = 1
     queue_frames: int = 8
     progress: bool = False
+    segment_s: float = 4.0
 
     def __post_init__(self) -> None:
         if self.batch < 1:
             raise ConfigError(f"batch must be >= 1, got {self.batch}")
         if self.queue_frames < 1:
             raise ConfigError(f"queue_frames must be >= 1, got {self.queue_frames}")
+        if not 0.0 < self.segment_s <= 3600.0:
+            raise ConfigError(f"segment length must be in (0, 3600] s, got {self.segment_s}")
 
 
 DetectorName = Literal["blazeface", "blazeface-full", "haar", "haar-frontal"]

@@ -21,9 +21,8 @@ from .engine import END, Lossless, run
 from .ladder import Ladder
 from .signals import StopFlag, stop_on_signals
 from .stats import RunStats
-from .video.ports import FileSink, FileSource
+from .video.ports import FileSink, FileSource, open_writer
 from .video.reader import VideoReader
-from .video.writer import VideoWriter
 
 __all__ = ["END", "StopFlag", "stop_on_signals", "upscale_file"]
 
@@ -38,26 +37,29 @@ def upscale_file(
     face: FaceConfig | None = None,
     ladder: Ladder | None = None,
     on_status=None,  # Callable[[str], None]: the progress line, every 0.25 s
+    resume: bool | None = None,
 ) -> RunStats:
     """Upscale the video ``dec`` names into ``enc``: open, validate, build the model, run, close.
 
     Everything is checked (input, output path, codec, container) before a model is built or a
     byte is written. ``face``: face-region mode (``model`` then says how backends run);
     ``ladder`` replaces the one ``model`` describes (its top rung runs; the caller closes it).
+    ``resume``: None runs in one pass (an interruption leaves a playable file of the frames done);
+    True/False runs a file-to-file job in segments (:func:`vsr.jobs.job.run_job`): resumable
+    after any interruption by the same call (False: start over). Pipes always run in one pass.
     Raises :class:`~vsr.errors.VsrError` subclasses for what a user can fix.
     """
     cfg = cfg or PipelineConfig()
+    if resume is not None and not dec.is_pipe and not enc.is_pipe:
+        from .jobs.job import run_job
+
+        return run_job(
+            dec, enc, model, cfg, resume=resume, stop=stop, face=face, ladder=ladder, on_status=on_status
+        )
     with VideoReader(dec) as reader:
         own = ladder is None
         scale = ladder.scale if ladder is not None else model.scale(face)
-        writer = VideoWriter(
-            enc,
-            reader.info,
-            scale=scale,
-            passthrough=reader.passthrough,
-            input_path=dec.path,
-            tags=reader.tags,
-        )
+        writer = open_writer(enc, reader, scale)
         if ladder is None:
             ladder = build_ladder(model, face=face, fallbacks=False)
         try:

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM for long runs: the first asks the run to finish cleanly, the second aborts."""
+"""Ctrl-C, SIGTERM and SIGHUP for long runs: the first asks the run to finish cleanly, the second aborts."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ class StopFlag(threading.Event):
 
 @contextmanager
 def stop_on_signals() -> Iterator[StopFlag]:
-    """SIGINT / SIGTERM set the yielded flag (finish the frames in flight); a second one aborts.
+    """SIGINT / SIGTERM / SIGHUP (the terminal closed) set the yielded flag (finish the frames in
+    flight); a second one aborts.
 
     Outside the main thread signals cannot be caught; the flag is then only set by the caller.
     """
@@ -39,7 +40,8 @@ def stop_on_signals() -> Iterator[StopFlag]:
             "%s received: finishing the frames in flight (again to abort)", signal.Signals(signum).name
         )
 
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    catch = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    old = {sig: signal.signal(sig, handler) for sig in catch}
     try:
         yield stop
     finally:

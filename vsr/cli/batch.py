@@ -56,6 +56,7 @@ def run_batch(
                 on_file=on_file,
                 on_status=progress.draw,
                 resume=not args.no_resume,
+                deinterlace=not args.no_deinterlace,
             )
         finally:
             progress.close()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from .. import __version__
 from ..backends import BACKEND_NAMES
 from ..models.catalogue import LIVE_MODEL
+from ..version import __version__
 from . import commands
 
 __all__ = ["build_parser"]
@@ -79,6 +79,13 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument(
         "--no-resume", action="store_true", help="start over instead of resuming an interrupted job"
+    )
+    p.add_argument(
+        "--segment-seconds",
+        type=float,
+        default=4.0,
+        metavar="S",
+        help="a file job is cut at keyframes into segments of at least S seconds (default: 4)",
     )
     p.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings and errors only")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import inspect
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -78,8 +77,6 @@ Status = Literal["running", "done", "skipped", "failed", "interrupted", "not sta
 _SUFFIX_OF: dict[str, str] = {}
 for _ext, _fmt in CONTAINER_EXTENSIONS.items():
     _SUFFIX_OF.setdefault(_fmt, _ext)  # first extension per muxer: mp4 -> .mp4, matroska -> .mkv
-
-_TAKES_RESUME = "resume" in inspect.signature(upscale_file).parameters
 
 
 @dataclass(frozen=True)
@@ -253,6 +250,7 @@ class _Run:
     resume: bool
     on_status: Callable[[str], None] | None
     stack: contextlib.ExitStack
+    deinterlace: bool = True
     ladder: Ladder | None = None
 
     def shared_ladder(self) -> Ladder | None:
@@ -264,11 +262,10 @@ class _Run:
     def upscale(self, item: FileResult) -> FileResult:
         """Run one file; any error becomes its ``failed`` result."""
         enc = dataclasses.replace(self.enc, path=str(item.output))
-        extra = {"resume": self.resume} if _TAKES_RESUME else {}
         ladder = self.shared_ladder()  # a model that cannot be built stops the batch
         try:
             stats = upscale_file(
-                DecodeConfig(str(item.input)),
+                DecodeConfig(str(item.input), deinterlace=self.deinterlace),
                 enc,
                 self.model,
                 self.cfg,
@@ -276,7 +273,7 @@ class _Run:
                 face=self.face,
                 ladder=ladder,
                 on_status=self.on_status,
-                **extra,
+                resume=self.resume,
             )
         except Exception as exc:  # one file's failure is its result; the batch goes on
             return _failed(item, exc)
@@ -312,12 +309,13 @@ def upscale_batch(
     on_file: OnFile | None = None,
     on_status: Callable[[str], None] | None = None,
     resume: bool = True,
+    deinterlace: bool = True,
 ) -> BatchResult:
     """Upscale every video of ``inputs`` (files and folders) into ``out_dir`` (created if missing).
 
     ``enc_template``: the encode settings of every file; its ``path`` is not used, its
     ``overwrite`` redoes outputs that are complete. ``on_status``: each file's progress line.
-    ``resume`` is passed on to :func:`~vsr.pipeline.upscale_file` when it takes it.
+    ``resume`` and ``deinterlace`` apply to every file as in :func:`~vsr.pipeline.upscale_file`.
     Raises :class:`~vsr.errors.VsrError` only for what stops the whole batch (no videos in a folder,
     an unusable output folder or codec, a model that cannot be built); each file's own failure is
     in its :class:`FileResult`.
@@ -330,7 +328,7 @@ def upscale_batch(
     plan = _plan(files, folder, enc_template)
     done: list[FileResult] = []
     with contextlib.ExitStack() as stack:
-        run = _Run(enc_template, model, cfg, face, stop, resume, on_status, stack)
+        run = _Run(enc_template, model, cfg, face, stop, resume, on_status, stack, deinterlace)
         for n, item in enumerate(plan, 1):
             done.append(_one(run, item, n, len(plan), on_file))
     return BatchResult(tuple(done))

@@ -14,12 +14,13 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from ..config import EncodeConfig
 from ..engine.frame import Frame
 from .depth import has_alpha
 from .reader import VideoReader
 from .writer import VideoWriter
 
-__all__ = ["FileSink", "FileSource"]
+__all__ = ["FileSink", "FileSource", "open_writer"]
 
 
 class FileSource:
@@ -63,3 +64,17 @@ class FileSink:
 
     def close(self, failed: bool) -> None:
         self.writer.finish(failed=failed)
+
+
+def open_writer(enc: EncodeConfig, reader: VideoReader, scale: int, *, whole: bool = True) -> VideoWriter:
+    """The writer of ``enc`` for ``reader``'s video at ``scale`` (validated, not yet entered).
+    ``whole``: the output carries the input's audio, subtitles and tags (a job's segment does not:
+    they are muxed once, when the segments are stitched)."""
+    return VideoWriter(
+        enc,
+        reader.info,
+        scale=scale,
+        passthrough=reader.passthrough if whole else (),
+        input_path=reader.cfg.path,
+        tags=reader.tags if whole else None,
+    )

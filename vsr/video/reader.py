@@ -120,6 +120,7 @@ class VideoReader:
         self._container: av.container.InputContainer | None = None
         self._held: list[Item] = []
         self._end = 0.0  # end time (s) of the latest decoded frame
+        self._seeked = False
 
     def __enter__(self) -> VideoReader:
         try:
@@ -137,6 +138,17 @@ class VideoReader:
         if self._container is not None:
             self._container.close()
             self._container = None
+
+    def seek(self, pts: int) -> None:
+        """Continue from the keyframe at or before ``pts`` (video stream time base): the next
+        :meth:`items` start there, and the caller drops the frames before ``pts``."""
+        self._held.clear()
+        self._seeked = True  # the frames before pts are not decoded: no completeness check
+        self._container.seek(pts, stream=self.stream, backward=True, any_frame=False)
+        self._decoder.flush_buffers()  # the decoder that runs (libvpx for alpha, else the stream's)
+        self._tail = TailGuard(self._decoder)
+        self._deint.reset()
+        self._packets = self._demux()
 
     def _open(self) -> None:
         self._container = _open_container(self.cfg)
@@ -247,7 +259,7 @@ class VideoReader:
 
     def _check_complete(self) -> None:
         """Warn when the stream ended before its index (frame count) or header (duration) said."""
-        if self.truncated:
+        if self.truncated or self._seeked:
             return
         expected = self.stream.frames
         if expected and self.frames_decoded < expected:

@@ -39,6 +39,15 @@ log = logging.getLogger(__name__)
 _PIPE_MOVFLAGS = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 
 
+def mov_track_timescale(time_base: Fraction) -> int:
+    """The timescale FFmpeg's MP4/MOV muxer gives a video track of ``time_base`` (its denominator,
+    doubled until it reaches 10000)."""
+    scale = Fraction(time_base).denominator
+    while scale < 10000:
+        scale *= 2
+    return scale
+
+
 def partial_path(path: str) -> Path:
     """The temporary file a run writes before renaming it to ``path``: ``.NAME.partial-PID.EXT``
     beside it (the process id keeps two runs aimed at one output from sharing it).
@@ -172,6 +181,9 @@ class VideoWriter:
 
     def __enter__(self) -> VideoWriter:
         options = _PIPE_MOVFLAGS if self.cfg.is_pipe and self.format in ("mp4", "mov") else {}
+        if self.format in ("mp4", "mov"):
+            # edit lists in the track's own timescale: a start that is not 0 (a job's segment) stays exact
+            options = {**options, "movie_timescale": str(mov_track_timescale(self.info.time_base))}
         if self.format in ("matroska", "webm"):
             # these hold negative timestamps (AAC priming, B-frame delay): no shift, pts stay exact
             options = {**options, "avoid_negative_ts": "disabled"}
@@ -274,6 +286,10 @@ class VideoWriter:
             return
         os.replace(self.target, self.cfg.path)
         self.committed = True
+
+    def discard(self) -> None:
+        """Close without finishing and delete what was written (a job's cut-short segment)."""
+        self._abandon()
 
     def _abandon(self) -> None:
         """Close without finishing and delete the temporary file."""
