@@ -6,6 +6,7 @@ percentiles are nearest-rank over every frame of the run.
 
 from __future__ import annotations
 
+import re
 import resource
 import sys
 import threading
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-__all__ = ["Progress", "RunStats", "StageStats", "peak_rss_mb"]
+__all__ = ["PLAIN_EVERY_S", "Progress", "RunStats", "StageStats", "peak_rss_mb"]
 
 
 def peak_rss_mb() -> float:
@@ -88,19 +89,38 @@ class RunStats:
         }
 
 
-class Progress:
-    """A one-line progress bar (frames, fps, ETA) redrawn in place on ``stream`` (stderr).
+PLAIN_EVERY_S = 5.0
+"""Off a terminal, :class:`Progress` writes one plain line at most this often (seconds)."""
 
-    Draws nothing unless ``enabled``; redraws at most every ``interval`` seconds.
+_BAR = re.compile(r"^\[[# ]*\]\s*")
+
+
+class Progress:
+    """Progress on ``stream`` (stderr): a one-line bar (frames, fps, ETA) redrawn in place on a
+    terminal; elsewhere (a log file, a pipe, CI) the same text without the bar as a plain line every
+    :data:`PLAIN_EVERY_S` seconds, so a long run off a terminal still says how far it is.
+
+    Draws nothing unless ``enabled``; redraws the bar at most every ``interval`` seconds. ``tty``
+    None asks ``stream.isatty()``.
     """
 
-    def __init__(self, total: int, *, enabled: bool, stream: TextIO | None = None, interval: float = 0.25):
+    def __init__(
+        self,
+        total: int,
+        *,
+        enabled: bool,
+        stream: TextIO | None = None,
+        interval: float = 0.25,
+        tty: bool | None = None,
+    ):
         self.total = total
         self.enabled = enabled
         self.stream = stream or sys.stderr
         self.interval = interval
+        self.tty = _isatty(self.stream) if tty is None else tty
         self._start = time.perf_counter()
         self._last = 0.0
+        self._last_plain = self._start
         self._lock = threading.Lock()
         self._drawn = False
 
@@ -113,13 +133,21 @@ class Progress:
         self.draw(self.line(done, now - self._start))
 
     def draw(self, line: str) -> None:
-        """Redraw the bar with a line made elsewhere (e.g. by the engine's :meth:`line`)."""
+        """Show a line made elsewhere (e.g. by the engine's :meth:`line`): redraw the bar on a
+        terminal; off one, write it as a plain line when :data:`PLAIN_EVERY_S` has passed."""
         if not self.enabled:
             return
         with self._lock:
-            self.stream.write("\r" + line)
+            if self.tty:
+                self.stream.write("\r" + line)
+                self._drawn = True
+            else:
+                now = time.perf_counter()
+                if now - self._last_plain < PLAIN_EVERY_S:
+                    return
+                self._last_plain = now
+                self.stream.write("vsr: progress: " + " ".join(_BAR.sub("", line).split()) + "\n")
             self.stream.flush()
-            self._drawn = True
 
     def line(self, done: int, elapsed: float) -> str:
         """The text of the bar for ``done`` frames after ``elapsed`` seconds."""
@@ -137,3 +165,10 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = False
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False

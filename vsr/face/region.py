@@ -274,11 +274,12 @@ class FaceRegionUpscaler:
 def best_face_model(cuda: bool | None = None, *, live: bool = False) -> str:
     """The best catalogue model with shipped weights that fits face mode's budget on this machine.
 
-    Quality order, as measured (FFHQ10 Y-PSNR, README): ``compact`` 31.40 > ``fast-plus`` > ``fast``
-    31.09; the shipped ``srresnet`` (30.74, undertrained) is not preferred. On a CUDA GPU:
-    ``compact``. On a CPU, ``compact`` for files (no deadline: ~1-4 frames/s at 320x180 on 2
-    cores) but ``fast-plus`` when ``live`` (stream, webcam: 66K MACs on the face crops only keeps
-    25+ frames/s at 320x180, where ``compact`` cannot). ``cuda`` None asks torch.
+    Quality order, as measured (FFHQ10 Y-PSNR, README): ``compact`` 31.40 > ``fast-plus`` 31.19 >
+    ``fast`` 31.09; the shipped ``srresnet`` (30.74, undertrained) is not preferred. On a CUDA GPU:
+    ``compact``. On a CPU, files and live runs alike: ``fast-plus`` (66K MACs on the face crops
+    only: about whole-frame ``fast``'s speed or faster, where ``compact`` made a file run ~3x
+    slower than without ``--face``; docs/face_mode.md). ``live`` is kept for callers; the CPU
+    choice no longer depends on it. ``cuda`` None asks torch.
     """
     from ..models.catalogue import get_spec
 
@@ -289,7 +290,7 @@ def best_face_model(cuda: bool | None = None, *, live: bool = False) -> str:
             cuda = bool(torch.cuda.is_available())
         except ImportError:
             cuda = False
-    order = ("fast-plus", "fast") if live and not cuda else ("compact", "fast-plus", "fast")
+    order = ("compact", "fast-plus", "fast") if cuda else ("fast-plus", "fast")
     for name in order:
         if get_spec(name).has_weights:
             return name

@@ -5,12 +5,13 @@ Importing this module needs neither torch nor the weights; :func:`build_model` i
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ..errors import ConfigError, ModelError
+from . import integrity
+from .integrity import WeightsState, file_sha256
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -23,6 +24,7 @@ __all__ = [
     "build_model",
     "check_fallbacks",
     "fallback_chain",
+    "file_sha256",
     "get_spec",
     "model_names",
 ]
@@ -71,10 +73,15 @@ class ModelSpec:
         return WEIGHTS_DIR / self.weights if self.weights else None
 
     @property
+    def weights_state(self) -> WeightsState:
+        """``ok`` (no weights needed, or the file is whole: its safetensors size and the catalogue
+        sha256 match; the hash is cached by path, size and mtime), ``missing`` or ``corrupt``."""
+        return "ok" if self.arch == "bicubic" else integrity.weights_state(self.weights_path, self.sha256)
+
+    @property
     def has_weights(self) -> bool:
-        """True when the model needs no weights or its trained weights file is present."""
-        path = self.weights_path
-        return self.arch == "bicubic" or (path is not None and path.is_file())
+        """True when the model needs no weights or its trained weights file is present and whole."""
+        return self.weights_state == "ok"
 
 
 CATALOGUE: tuple[ModelSpec, ...] = (
@@ -300,14 +307,6 @@ def new_network(arch: Arch) -> nn.Module:
     if arch == "srresnet":
         return SRResNet()
     raise ConfigError(f"architecture {arch!r} has no network")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build_model(
