@@ -24,6 +24,7 @@ __all__ = [
     "CONTAINER_EXTENSIONS",
     "DETECTOR_NAMES",
     "STDIO",
+    "ClusterConfig",
     "DecodeConfig",
     "EncodeConfig",
     "FaceConfig",
@@ -192,6 +193,31 @@ class PipelineConfig:
             raise ConfigError(f"queue_frames must be >= 1, got {self.queue_frames}")
         if not 0.0 < self.segment_s <= 3600.0:
             raise ConfigError(f"segment length must be in (0, 3600] s, got {self.segment_s}")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """A file job's segments run on Ray workers (:mod:`vsr.cluster`, ``pip install 'vsr[cluster]'``).
+
+    ``address`` None starts a local Ray runtime on 127.0.0.1 with ``workers`` workers (required);
+    ``HOST:PORT`` (or ``auto``) joins the Ray cluster there, with ``workers`` workers or, when None,
+    one per GPU of the cluster (one per ``--threads`` CPUs without GPUs). ``retries``: how often a
+    segment runs again after its worker died before the job fails.
+    """
+
+    workers: int | None = None
+    address: str | None = None
+    retries: int = 3
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {self.workers}")
+        if self.address is not None and not self.address.strip():
+            raise ConfigError("cluster address is empty (use HOST:PORT of the Ray head, or auto)")
+        if self.address is None and self.workers is None:
+            raise ConfigError("a local Ray runtime needs a number of workers (--workers N)")
+        if self.retries < 0:
+            raise ConfigError(f"retries must be >= 0, got {self.retries}")
 
 
 DetectorName = Literal["blazeface", "blazeface-full", "haar", "haar-frontal"]

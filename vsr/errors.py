@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "BackendError",
+    "ClusterError",
     "ConfigError",
     "InputError",
     "ModelError",
@@ -57,3 +58,9 @@ class BackendError(VsrError, RuntimeError):
     """An inference backend is missing or failed."""
 
     exit_code = 6
+
+
+class ClusterError(VsrError, RuntimeError):
+    """The Ray runtime cannot be started or joined, or its workers cannot finish a job."""
+
+    exit_code = 7

@@ -14,15 +14,19 @@ flight. This module never imports torch.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from .build_ladder import build_ladder
-from .config import DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
+from .config import ClusterConfig, DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
 from .engine import END, Lossless, run
 from .ladder import Ladder
 from .signals import StopFlag, stop_on_signals
 from .stats import RunStats
 from .video.ports import FileSink, FileSource, open_writer
 from .video.reader import VideoReader
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .cluster.pool import WorkerPool
 
 __all__ = ["END", "StopFlag", "stop_on_signals", "upscale_file"]
 
@@ -38,6 +42,8 @@ def upscale_file(
     ladder: Ladder | None = None,
     on_status=None,  # Callable[[str], None]: the progress line, every 0.25 s
     resume: bool | None = None,
+    cluster: ClusterConfig | None = None,
+    pool: WorkerPool | None = None,
 ) -> RunStats:
     """Upscale the video ``dec`` names into ``enc``: open, validate, build the model, run, close.
 
@@ -47,9 +53,26 @@ def upscale_file(
     ``resume``: None runs in one pass (an interruption leaves a playable file of the frames done);
     True/False runs a file-to-file job in segments (:func:`vsr.jobs.job.run_job`): resumable
     after any interruption by the same call (False: start over). Pipes always run in one pass.
+    ``cluster`` / ``pool``: the job's segments run on Ray workers
+    (:func:`vsr.cluster.driver.upscale_on_workers`; ``pool`` is the caller's, left open).
     Raises :class:`~vsr.errors.VsrError` subclasses for what a user can fix.
     """
     cfg = cfg or PipelineConfig()
+    if cluster is not None or pool is not None:
+        from .cluster.driver import upscale_on_workers
+
+        return upscale_on_workers(
+            dec,
+            enc,
+            model,
+            cfg,
+            cluster=cluster,
+            pool=pool,
+            resume=resume is not False,
+            stop=stop,
+            face=face,
+            on_status=on_status,
+        )
     if resume is not None and not dec.is_pipe and not enc.is_pipe:
         from .jobs.job import run_job
 

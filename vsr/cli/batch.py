@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..config import STDIO, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
+from ..config import STDIO, ClusterConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
 from ..jobs.batch import BatchResult, FileResult, format_table, upscale_batch
 from ..signals import stop_on_signals
 from ..stats import Progress
@@ -33,6 +33,7 @@ def run_batch(
     model: ModelConfig,
     pipe: PipelineConfig,
     face: FaceConfig | None,
+    cluster: ClusterConfig | None = None,
 ) -> tuple[int, BatchResult]:
     """Upscale ``args.input`` into the folder ``args.output`` and print the table.
 
@@ -57,6 +58,7 @@ def run_batch(
                 on_status=progress.draw,
                 resume=not args.no_resume,
                 deinterlace=not args.no_deinterlace,
+                cluster=cluster,
             )
         finally:
             progress.close()

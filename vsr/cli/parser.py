@@ -89,8 +89,31 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings and errors only")
+    _add_worker_flags(p)
     _add_face_flags(p)
     p.set_defaults(func=commands.upscale)
+
+
+def _add_worker_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "workers (Ray)",
+        "Run a file job's segments in parallel on Ray workers, each with the model loaded once "
+        "(pip install 'vsr[cluster]'; docs/cluster.md). The input must be a path every worker can read.",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="start a local Ray runtime on this machine with N workers (--threads each, default 1)",
+    )
+    g.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ADDRESS",
+        help="join the Ray cluster at ADDRESS (HOST:PORT of `ray start --head`, or auto): "
+        "--workers N workers, else one per GPU",
+    )
 
 
 def _add_size_flags(p: argparse.ArgumentParser) -> None:

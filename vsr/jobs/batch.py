@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import av
 
@@ -34,6 +34,7 @@ from ..build_ladder import build_ladder
 from ..config import (
     CONTAINER_EXTENSIONS,
     STDIO,
+    ClusterConfig,
     DecodeConfig,
     EncodeConfig,
     FaceConfig,
@@ -46,6 +47,9 @@ from ..pipeline import upscale_file
 from ..video.codecs import check_encoder, default_codec
 from ..video.depth import DEFAULT_PIX_FMT
 from ..video.remux import container_refuses
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..cluster.pool import WorkerPool
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -251,18 +255,25 @@ class _Run:
     on_status: Callable[[str], None] | None
     stack: contextlib.ExitStack
     deinterlace: bool = True
+    cluster: ClusterConfig | None = None
     ladder: Ladder | None = None
+    pool: WorkerPool | None = None
 
-    def shared_ladder(self) -> Ladder | None:
-        """One ladder for every file (face mode builds one per file: its tracks are per video)."""
-        if self.ladder is None and self.face is None:
+    def shared(self) -> tuple[Ladder | None, WorkerPool | None]:
+        """One ladder, or with ``cluster`` one pool of Ray workers, for every file, built on first
+        use (face mode builds a ladder per file: its tracks are per video)."""
+        if self.cluster is not None and self.pool is None:
+            from ..cluster.pool import WorkerPool
+
+            self.pool = self.stack.enter_context(WorkerPool.open(self.cluster, self.model))
+        elif self.cluster is None and self.ladder is None and self.face is None:
             self.ladder = self.stack.enter_context(build_ladder(self.model, fallbacks=False))
-        return self.ladder
+        return self.ladder, self.pool
 
     def upscale(self, item: FileResult) -> FileResult:
         """Run one file; any error becomes its ``failed`` result."""
         enc = dataclasses.replace(self.enc, path=str(item.output))
-        ladder = self.shared_ladder()  # a model that cannot be built stops the batch
+        ladder, pool = self.shared()  # a model (or Ray runtime) that cannot start stops the batch
         try:
             stats = upscale_file(
                 DecodeConfig(str(item.input), deinterlace=self.deinterlace),
@@ -274,6 +285,7 @@ class _Run:
                 ladder=ladder,
                 on_status=self.on_status,
                 resume=self.resume,
+                pool=pool,
             )
         except Exception as exc:  # one file's failure is its result; the batch goes on
             return _failed(item, exc)
@@ -310,12 +322,15 @@ def upscale_batch(
     on_status: Callable[[str], None] | None = None,
     resume: bool = True,
     deinterlace: bool = True,
+    cluster: ClusterConfig | None = None,
 ) -> BatchResult:
     """Upscale every video of ``inputs`` (files and folders) into ``out_dir`` (created if missing).
 
     ``enc_template``: the encode settings of every file; its ``path`` is not used, its
     ``overwrite`` redoes outputs that are complete. ``on_status``: each file's progress line.
     ``resume`` and ``deinterlace`` apply to every file as in :func:`~vsr.pipeline.upscale_file`.
+    ``cluster``: every file's segments run on one pool of Ray workers (:mod:`vsr.cluster`), file
+    after file (the driver stitches each file when its segments are done).
     Raises :class:`~vsr.errors.VsrError` only for what stops the whole batch (no videos in a folder,
     an unusable output folder or codec, a model that cannot be built); each file's own failure is
     in its :class:`FileResult`.
@@ -328,7 +343,7 @@ def upscale_batch(
     plan = _plan(files, folder, enc_template)
     done: list[FileResult] = []
     with contextlib.ExitStack() as stack:
-        run = _Run(enc_template, model, cfg, face, stop, resume, on_status, stack, deinterlace)
+        run = _Run(enc_template, model, cfg, face, stop, resume, on_status, stack, deinterlace, cluster)
         for n, item in enumerate(plan, 1):
             done.append(_one(run, item, n, len(plan), on_file))
     return BatchResult(tuple(done))

@@ -13,11 +13,12 @@ one line; ``resume=False`` starts over.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,13 @@ from ..stats import RunStats
 from ..version import __version__
 from ..video.ports import open_writer
 from ..video.reader import VideoReader
+from ..video.writer import VideoWriter
 from .manifest import Manifest, input_identity, work_dir_for
 from .plan import Span, plan_segments
 from .segments import JobSource, SegmentSink
 from .stitch import stitch
 
-__all__ = ["job_settings", "run_job"]
+__all__ = ["clean_on_failure", "finish_job", "job_manifest", "job_settings", "run_job"]
 
 log = logging.getLogger(__name__)
 
@@ -75,33 +77,49 @@ def run_job(
     with VideoReader(dec) as reader:
         scale = ladder.scale if ladder is not None else model.scale(face)
         checked = open_writer(enc, reader, scale)  # validates the output before anything is built
-        codec, size = checked.codec, checked.size
         own = ladder is None
         ladder = ladder or build_ladder(model, face=face, fallbacks=False)  # a model error leaves nothing
         try:
-            manifest = _manifest(dec, enc, model, face, reader, resume, cfg.segment_s)
+            manifest = job_manifest(dec, enc, model, face, reader, resume, cfg.segment_s)
             todo = [s.span for s in manifest.segments if not s.done]
             done_frames = sum(s.frames for s in manifest.segments if s.done)
             stats = _upscale_or_clean(reader, manifest, todo, enc, cfg, scale, ladder, stop, on_status)
         finally:
             if own:
                 ladder.close()
+    finish_job(stats, manifest, todo, dec, enc, checked, done_frames)
+    stats.truncated = stats.truncated or reader.truncated
+    top = ladder.top
+    stats.extra.update(model=top.info.name, backend=top.name)
+    if face is not None:
+        stats.extra.update({k: v for k, v in ladder.report().items() if k != "tiers"})
+    return stats
+
+
+def finish_job(
+    stats: RunStats,
+    manifest: Manifest,
+    todo: list[Span],
+    dec: DecodeConfig,
+    enc: EncodeConfig,
+    checked: VideoWriter,
+    done_frames: int,
+) -> RunStats:
+    """Stitch the segments into ``enc.path`` and remove the work folder when every segment is
+    done and ``stats`` says the run was not interrupted; add the job's figures to ``stats``
+    (``done_frames``: the frames of segments an earlier run finished)."""
     if not stats.interrupted and manifest.complete:
         stitch([manifest.work_dir / s.file for s in manifest.segments if s.file], dec.path, enc)
         manifest.remove()
     stats.frames_out += done_frames
-    stats.truncated = stats.truncated or reader.truncated
-    top = ladder.top
-    stats.extra.update(model=top.info.name, backend=top.name, codec=codec, output=enc.path)
-    stats.extra.update(size=list(size.target), resize=size.report())
+    stats.extra.update(codec=checked.codec, output=enc.path)
+    stats.extra.update(size=list(checked.size.target), resize=checked.size.report())
     stats.extra.update(pix_fmt=checked.cfg.pix_fmt, precision=checked.precision)
-    if face is not None:
-        stats.extra.update({k: v for k, v in ladder.report().items() if k != "tiers"})
     stats.extra["job"] = _job_summary(manifest, todo)
     return stats
 
 
-def _manifest(
+def job_manifest(
     dec: DecodeConfig,
     enc: EncodeConfig,
     model: ModelConfig,
@@ -109,8 +127,13 @@ def _manifest(
     reader: VideoReader,
     resume: bool,
     segment_s: float,
+    *,
+    keep_gaps: bool = False,
 ) -> Manifest:
-    """The job's manifest: the interrupted one (checked against this run) or a new plan."""
+    """The job's manifest: the interrupted one (checked against this run) or a new plan.
+
+    A resumed job keeps its done segments up to the first unfinished one (a single process redoes
+    the rest in one pass); ``keep_gaps`` keeps every done segment (workers run any segment)."""
     work, identity, settings = (
         work_dir_for(enc.path),
         input_identity(dec.path),
@@ -121,25 +144,32 @@ def _manifest(
         why = old.mismatch(identity, settings)
         if why is not None:
             raise ConfigError(f"cannot resume {enc.path}: {why}; run with --no-resume to start over")
-        done = old.verified_done()
-        first = next((s.index for s in old.segments if not s.done), len(old.segments))
-        for seg in old.segments[first:]:  # everything after the first gap is redone in one pass
-            seg.done, seg.file, seg.frames, seg.bytes = False, None, 0, 0
-        _remove_strays(old)
-        old.save()
-        log.info(
-            "resuming %s: %d of %d segments were done; continuing at segment %d",
-            enc.path,
-            len([s for s in done if s.index < first]),
-            len(old.segments),
-            first,
-        )
-        return old
+        return _resumed(old, enc.path, keep_gaps)
     if work.exists():
         shutil.rmtree(work)
     spans = plan_segments(dec.path, reader.stream.index, segment_s)
     log.debug("%s: %d segments", dec.path, len(spans))
     return Manifest.new(work, identity, settings, spans)
+
+
+def _resumed(old: Manifest, output: str, keep_gaps: bool) -> Manifest:
+    """``old`` with its intact done segments kept (see :func:`job_manifest`) and stray files removed."""
+    done = old.verified_done()
+    first = next((s.index for s in old.segments if not s.done), len(old.segments))
+    if not keep_gaps:  # everything after the first gap is redone in one pass
+        for seg in old.segments[first:]:
+            seg.done, seg.file, seg.frames, seg.bytes = False, None, 0, 0
+        done = [s for s in done if s.index < first]
+    _remove_strays(old)
+    old.save()
+    log.info(
+        "resuming %s: %d of %d segments were done; continuing at segment %d",
+        output,
+        len(done),
+        len(old.segments),
+        first,
+    )
+    return old
 
 
 def _remove_strays(manifest: Manifest) -> None:
@@ -152,9 +182,15 @@ def _remove_strays(manifest: Manifest) -> None:
 
 def _upscale_or_clean(*args: Any) -> RunStats:
     """:func:`_upscale`; a failure before any segment was done leaves no work folder behind."""
-    manifest: Manifest = args[1]
-    try:
+    with clean_on_failure(args[1]):
         return _upscale(*args)
+
+
+@contextlib.contextmanager
+def clean_on_failure(manifest: Manifest) -> Iterator[None]:
+    """A failure inside, before any segment was done, leaves no work folder behind."""
+    try:
+        yield
     except BaseException:
         if not any(s.done for s in manifest.segments):
             manifest.remove()

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ..config import EncodeConfig
 from ..engine.frame import Frame
@@ -24,10 +25,9 @@ from ..errors import InputError
 from ..video.ports import FileSource
 from ..video.reader import VideoReader
 from ..video.writer import VideoWriter
-from .manifest import Manifest
 from .plan import Span
 
-__all__ = ["JobSource", "SegmentEnd", "SegmentSink"]
+__all__ = ["JobSource", "SegmentEnd", "SegmentLog", "SegmentSink"]
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,23 @@ class JobSource:
             yield from (SegmentEnd(s.index) for s in [span, *spans])
 
 
+class SegmentLog(Protocol):
+    """Where segment files go and who records them: the job's :class:`~vsr.jobs.manifest.Manifest`,
+    or a worker's own record of the one segment it writes (:mod:`vsr.cluster.worker`)."""
+
+    @property
+    def work_dir(self) -> Path: ...
+
+    def mark_done(self, index: int, file: str | None, frames: int) -> None: ...
+
+
 class SegmentSink:
     """Writes each segment's frames to ``seg_NNNNN<ext>`` in the work folder; on its
     :class:`SegmentEnd`, finishes the file and marks the segment done in the manifest."""
 
     def __init__(
         self,
-        manifest: Manifest,
+        manifest: SegmentLog,
         make_writer: Callable[[EncodeConfig], VideoWriter],
         enc: EncodeConfig,
         first: int,
