@@ -8,10 +8,11 @@ Images are (h, w, 3) uint8 RGB in and out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 
 import cv2
 import numpy as np
+
+from vsr.quality.codec import h264_roundtrip
 
 __all__ = ["DegradeConfig", "degrade", "h264_roundtrip"]
 
@@ -58,39 +59,6 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
-def h264_roundtrip(
-    frames: list[np.ndarray], *, crf: int | None = None, bitrate: int | None = None, fps: float = 25.0
-) -> list[np.ndarray]:
-    """Encode (h, w, 3) uint8 RGB frames with libx264 (yuv420p) in memory and decode them back.
-
-    Give ``crf`` (constant quality) or ``bitrate`` (bit/s at ``fps`` frames/s). Odd sizes are edge-padded to even for
-    the encoder and cropped back. Returns new uint8 RGB frames of the input size.
-    """
-    import io
-
-    import av
-
-    h, w = frames[0].shape[:2]
-    ph, pw = h % 2, w % 2
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as out:
-        st = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        st.width, st.height, st.pix_fmt = w + pw, h + ph, "yuv420p"
-        st.options = {"preset": "veryfast", "tune": "zerolatency"}
-        if crf is not None:
-            st.options["crf"] = str(crf)
-        if bitrate is not None:
-            st.bit_rate = int(bitrate)
-        for f in frames:
-            f = np.pad(f, ((0, ph), (0, pw), (0, 0)), mode="edge") if (ph or pw) else f
-            out.mux(st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")))
-        out.mux(st.encode(None))
-    buf.seek(0)
-    with av.open(buf, "r") as inp:
-        decoded = [fr.to_ndarray(format="rgb24")[:h, :w] for fr in inp.decode(video=0)]
-    return [np.ascontiguousarray(d) for d in decoded]
 
 
 def degrade(img: np.ndarray, cfg: DegradeConfig, rng: np.random.Generator) -> np.ndarray:

@@ -22,37 +22,16 @@ import numpy as np
 from vsr.colour import bicubic_up
 from vsr.imresize import imresize
 from vsr.metrics import flicker, luma, modcrop, psnr, ssim
+from vsr.quality.clip import read_frames
+from vsr.quality.codec import h264_roundtrip
 
 from .config import REPO_ROOT
-from .degrade import h264_roundtrip
 
-__all__ = ["evaluate_clip", "main", "read_frames"]
+__all__ = ["evaluate_clip", "main"]
 
 log = logging.getLogger("training.eval_video")
 
 VIDEO_DIR = REPO_ROOT.parent / "shared" / "data" / "video"
-
-
-def read_frames(path: Path, count: int, start: float = 0.0) -> tuple[list[np.ndarray], float]:
-    """``count`` frames of a clip from ``start`` (a fraction of its duration) as (H, W, 3) uint8 RGB,
-    and its frame rate."""
-    import av
-
-    frames: list[np.ndarray] = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        fps = float(stream.average_rate or 25)
-        t0 = start * float(container.duration or 0) / 1e6
-        if t0 > 0:
-            container.seek(int(t0 * 1e6))  # to the keyframe before t0
-        for frame in container.decode(stream):
-            if frame.time is not None and frame.time < t0 - 1e-6:
-                continue
-            frames.append(frame.to_ndarray(format="rgb24"))
-            if len(frames) >= count:
-                break
-    return frames, fps
 
 
 def _hr(frame: np.ndarray, height: int) -> np.ndarray:

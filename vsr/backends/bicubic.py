@@ -14,6 +14,7 @@ class BicubicBackend(ClosingBackend):
     """Upscales with cv2.resize(INTER_CUBIC). ~1 ms per 320x180 -> 1280x720 frame on one core."""
 
     name = "bicubic (cv2)"
+    interpolation: int = cv2.INTER_CUBIC  # a subclass may resize otherwise (vsr.quality: Lanczos)
 
     def __init__(self, scale: int = 4) -> None:
         self.info = ModelInfo(name="bicubic", scale=scale)
@@ -27,7 +28,7 @@ class BicubicBackend(ClosingBackend):
         s = self.info.scale
         out = np.empty((n, h * s, w * s, c), dtype=np.uint8)
         for i, f in enumerate(frames):
-            cv2.resize(f, (w * s, h * s), dst=out[i], interpolation=cv2.INTER_CUBIC)
+            cv2.resize(f, (w * s, h * s), dst=out[i], interpolation=self.interpolation)
         return out
 
     def close(self) -> None:

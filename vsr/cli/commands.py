@@ -268,15 +268,43 @@ def models(args: argparse.Namespace) -> int:
 
 
 def eval(args: argparse.Namespace) -> int:
+    if args.video:
+        return _eval_video(args)
     from ..evaluate import evaluate, format_table
 
-    ModelConfig(args.model, args.backend)  # validates the names
-    result = evaluate(args.model, Path(args.data), args.backend)
+    if not args.model or len(args.model) != 1:
+        raise ConfigError("eval --data scores one model: give --model M")
+    ModelConfig(args.model[0], args.backend)  # validates the names
+    result = evaluate(args.model[0], Path(args.data), args.backend)
     print(format_table(result))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2, default=str)
+    _dump_result(result, args.json)
     return 0
+
+
+def _eval_video(args: argparse.Namespace) -> int:
+    from ..bench import parse_size
+    from ..quality import VideoEvalConfig, evaluate_video, format_video_table
+
+    cfg = VideoEvalConfig(
+        tuple(Path(c) for c in args.video),
+        size=parse_size(args.size),
+        kbps=tuple(args.kbps),
+        models=tuple(args.model or ("fast", "fast-stream")),
+        seconds=args.seconds,
+        backend=args.backend,
+        images=Path(args.images) if args.images else None,
+        vmaf=not args.no_vmaf,
+    )
+    result = evaluate_video(cfg)
+    print(format_video_table(result))
+    _dump_result(result, args.json)
+    return 0
+
+
+def _dump_result(result: dict[str, Any], path: str | None) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2, default=str)
 
 
 def bench(args: argparse.Namespace) -> int:

@@ -159,18 +159,46 @@ def build_parser() -> argparse.ArgumentParser:
     _add_upscale(sub)
     m = sub.add_parser("models", help="list the models", description="List the model catalogue.")
     m.set_defaults(func=commands.models)
-    e = sub.add_parser("eval", help="score a model on an image set", description="Y-PSNR / SSIM of a model.")
-    e.add_argument("--model", required=True, help="catalogue model")
-    e.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
-    e.add_argument("--data", required=True, metavar="DIR", help="folder of HR images (or of image sets)")
-    e.add_argument("--json", default=None, metavar="FILE", help="also write the result as JSON")
-    e.set_defaults(func=commands.eval)
+    _add_eval(sub)
     _add_bench(sub)
     _add_engine(sub)
     _add_stream(sub)
     _add_webcam(sub)
     _add_webrtc(sub)
     return parser
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser(
+        "eval",
+        help="score models on an image set, or on low-bitrate video",
+        description="Y-PSNR / SSIM of a model on HR images (--data), or VMAF, VMAF NEG, Y-PSNR, SSIM "
+        "and flicker (tOF) of models beside bicubic, Lanczos and sharpened bicubic on clips sent "
+        "small at a low bitrate (--video; docs/quality_video.md).",
+    )
+    e.add_argument(
+        "--model",
+        nargs="+",
+        default=None,
+        metavar="M",
+        help="catalogue model (--data: one; --video: any, default: fast fast-stream)",
+    )
+    e.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
+    what = e.add_mutually_exclusive_group(required=True)
+    what.add_argument("--data", metavar="DIR", help="folder of HR images (or of image sets)")
+    what.add_argument("--video", nargs="+", metavar="CLIP", help="clips (their first --seconds)")
+    v = e.add_argument_group("video (--video)")
+    v.add_argument(
+        "--size", default="320x180", metavar="WxH", help="input size (default: 320x180); reference: 4x"
+    )
+    v.add_argument(
+        "--kbps", nargs="+", type=float, default=[150.0], metavar="K", help="H.264 kbit/s (default: 150)"
+    )
+    v.add_argument("--seconds", type=float, default=4.0, help="from each clip's start (default: 4)")
+    v.add_argument("--images", default=None, metavar="DIR", help="side-by-side crops of the first clip")
+    v.add_argument("--no-vmaf", action="store_true", help="skip VMAF (no FFmpeg run)")
+    e.add_argument("--json", default=None, metavar="FILE", help="also write the result as JSON")
+    e.set_defaults(func=commands.eval)
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
