@@ -8,7 +8,7 @@ from typing import NoReturn
 from ..backends import BACKEND_NAMES
 from ..models.catalogue import LIVE_MODEL
 from ..version import __version__
-from . import commands
+from .commands import bench, engine_build, engine_list, eval, models, stream, upscale, webcam, webrtc
 
 __all__ = ["build_parser"]
 
@@ -91,7 +91,7 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings and errors only")
     _add_worker_flags(p)
     _add_face_flags(p)
-    p.set_defaults(func=commands.upscale)
+    p.set_defaults(func=upscale)
 
 
 def _add_worker_flags(p: argparse.ArgumentParser) -> None:
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_upscale(sub)
     m = sub.add_parser("models", help="list the models", description="List the model catalogue.")
-    m.set_defaults(func=commands.models)
+    m.set_defaults(func=models)
     _add_eval(sub)
     _add_bench(sub)
     _add_engine(sub)
@@ -198,7 +198,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--images", default=None, metavar="DIR", help="side-by-side crops of the first clip")
     v.add_argument("--no-vmaf", action="store_true", help="skip VMAF (no FFmpeg run)")
     e.add_argument("--json", default=None, metavar="FILE", help="also write the result as JSON")
-    e.set_defaults(func=commands.eval)
+    e.set_defaults(func=eval)
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
@@ -235,7 +235,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     b.add_argument("--json", default=None, metavar="FILE", help="write the full report as JSON")
     b.add_argument("--plot", default=None, metavar="FILE.png", help="write a bar chart")
-    b.set_defaults(func=commands.bench)
+    b.set_defaults(func=bench)
 
 
 def _add_engine(sub: argparse._SubParsersAction) -> None:
@@ -245,9 +245,9 @@ def _add_engine(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--model", required=True, help="catalogue model")
     b.add_argument("--profile", required=True, help="shape profile from engines/profiles.toml (e.g. p720)")
     b.add_argument("--fp32", action="store_true", help="build an FP32 engine (default: FP16)")
-    b.set_defaults(func=commands.engine_build)
+    b.set_defaults(func=engine_build)
     ls = esub.add_parser("list", help="list cached engines and profiles", description="List engines.")
-    ls.set_defaults(func=commands.engine_list)
+    ls.set_defaults(func=engine_list)
 
 
 def _add_stream(sub: argparse._SubParsersAction) -> None:
@@ -277,7 +277,7 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
     s.add_argument("-q", "--quiet", action="store_true", help="no status line, warnings and errors only")
     _add_face_flags(s)
-    s.set_defaults(func=commands.stream)
+    s.set_defaults(func=stream)
 
 
 def _add_live_model_flags(p: argparse.ArgumentParser, model: str, why: str = "") -> None:
@@ -326,7 +326,7 @@ def _add_webcam(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--json-stats", default=None, metavar="FILE", help="write run statistics as JSON")
     w.add_argument("-q", "--quiet", action="store_true", help="no status line, warnings and errors only")
     _add_face_flags(w)
-    w.set_defaults(func=commands.webcam)
+    w.set_defaults(func=webcam)
 
 
 def _add_webrtc(sub: argparse._SubParsersAction) -> None:
@@ -349,4 +349,4 @@ def _add_webrtc(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--max-peers", type=int, default=4, metavar="N", help="connections at once (default: 4)")
     _add_face_flags(r)
-    r.set_defaults(func=commands.webrtc)
+    r.set_defaults(func=webrtc)

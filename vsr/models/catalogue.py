@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ..errors import ConfigError, ModelError
-from . import integrity
-from .integrity import WeightsState, file_sha256
+from .integrity import WeightsState, file_sha256, weights_state
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -76,7 +75,7 @@ class ModelSpec:
     def weights_state(self) -> WeightsState:
         """``ok`` (no weights needed, or the file is whole: its safetensors size and the catalogue
         sha256 match; the hash is cached by path, size and mtime), ``missing`` or ``corrupt``."""
-        return "ok" if self.arch == "bicubic" else integrity.weights_state(self.weights_path, self.sha256)
+        return "ok" if self.arch == "bicubic" else weights_state(self.weights_path, self.sha256)
 
     @property
     def has_weights(self) -> bool:
