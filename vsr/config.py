@@ -14,6 +14,7 @@ import av
 
 from .backends import BACKEND_NAMES
 from .backends.base import min_tile
+from .engine.policy import Lossless
 from .errors import ConfigError
 from .models.catalogue import get_spec
 
@@ -186,11 +187,13 @@ class PipelineConfig:
     progress: bool = False
     segment_s: float = 4.0
 
+    @property
+    def policy(self) -> Lossless:
+        """The engine's lossless policy for these settings."""
+        return Lossless(self.batch, self.queue_frames)
+
     def __post_init__(self) -> None:
-        if self.batch < 1:
-            raise ConfigError(f"batch must be >= 1, got {self.batch}")
-        if self.queue_frames < 1:
-            raise ConfigError(f"queue_frames must be >= 1, got {self.queue_frames}")
+        self.policy  # noqa: B018  (validates batch and queue_frames: the engine's own rule)
         if not 0.0 < self.segment_s <= 3600.0:
             raise ConfigError(f"segment length must be in (0, 3600] s, got {self.segment_s}")
 

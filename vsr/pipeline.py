@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .build_ladder import build_ladder
 from .config import ClusterConfig, DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
-from .engine import END, Lossless, run
+from .engine import END, run
 from .ladder import Ladder
 from .signals import StopFlag, stop_on_signals
 from .stats import RunStats
@@ -91,7 +91,7 @@ def upscale_file(
                     FileSource(reader),
                     ladder,
                     FileSink(writer),
-                    Lossless(cfg.batch, cfg.queue_frames),
+                    cfg.policy,
                     stop=stop,
                     on_status=on_status,
                     status_every_s=0.25,

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..build_ladder import build_ladder
 from ..config import DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
-from ..engine import Lossless, run
+from ..engine import run
 from ..errors import ConfigError
 from ..ladder import Ladder
 from ..stats import RunStats
@@ -216,7 +216,7 @@ def _upscale(
         JobSource(reader, todo),
         ladder,
         SegmentSink(manifest, lambda e: open_writer(e, reader, scale, whole=False), enc, todo[0].index),
-        Lossless(cfg.batch, cfg.queue_frames),
+        cfg.policy,
         stop=stop,
         on_status=on_status,
         status_every_s=0.25,
