@@ -46,14 +46,14 @@ def test_catalogue_names_unique_and_lookup():
     names = model_names()
     assert len(names) == len(set(names))
     assert {"bicubic", "fast", "compact", "srresnet", "srgan"} <= set(names)
-    assert all(s.scale == 4 for s in CATALOGUE)
+    assert {s.scale for s in CATALOGUE} == {2, 4}  # native 4x models, and the 2x tier (fast-x2)
     with pytest.raises(ConfigError, match=r"unknown model 'nope'.*fast"):
         get_spec("nope")
 
 
 @pytest.mark.parametrize("spec", NETS, ids=lambda s: s.name)
 def test_catalogue_params_and_macs_match_the_network(spec):
-    net = fold_batchnorm(new_network(spec.arch).eval())
+    net = fold_batchnorm(new_network(spec.arch, spec.scale).eval())
     assert sum(p.numel() for p in net.parameters()) == spec.params
     channels = 1 if spec.colour == "y" else 3
     assert _macs_per_pixel(net, channels) == spec.macs_per_pixel
@@ -102,7 +102,7 @@ def test_weights_load_from_safetensors_and_checksum_is_enforced(tmp_path):
     for k, v in net.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[k], v)
     bad = replace(spec, weights="w.safetensors", sha256="0" * 64)
-    import vsr.models.catalogue as cat
+    import vsr.models.spec as cat  # where weights_path finds WEIGHTS_DIR
 
     orig = cat.WEIGHTS_DIR
     try:
@@ -120,7 +120,7 @@ def test_onnx_export_is_valid_and_has_dynamic_height_width(spec, tmp_path):
     from vsr.export import export_onnx
 
     torch.manual_seed(0)
-    net = fold_batchnorm(new_network(spec.arch).eval())
+    net = fold_batchnorm(new_network(spec.arch, spec.scale).eval())
     path = export_onnx(net, spec, tmp_path / f"{spec.name}.onnx")
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
@@ -132,7 +132,7 @@ def test_onnx_export_is_valid_and_has_dynamic_height_width(spec, tmp_path):
         out = sess.run(None, {"input": x})[0]
         with torch.no_grad():
             ref = net(torch.from_numpy(x)).numpy()
-        assert out.shape == (1, c, 4 * h, 4 * w)
+        assert out.shape == (1, c, spec.scale * h, spec.scale * w)
         assert np.abs(out - ref).max() * 255 < 1e-3
 
 

@@ -139,7 +139,8 @@ def test_choose_model_for_scale_picks_a_native_model_once_listed():
     assert choose_model_for_scale(1.5, "fast", cat) == "fast-x2"  # smallest scale that reaches it
     assert choose_model_for_scale(3, "fast", cat) == "fast"
     assert choose_model_for_scale(4, "fast", cat) == "fast"
-    assert choose_model_for_scale(2, "bicubic", cat) == "bicubic"  # another family: unchanged
+    assert choose_model_for_scale(2, "bicubic", cat) == "bicubic-x2"  # the baseline's own 2x entry
+    assert choose_model_for_scale(2, "compact", cat) == "compact"  # another family (GPU tier): unchanged
 
 
 def test_cli_picks_only_when_no_model_is_named(monkeypatch):

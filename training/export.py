@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from vsr.models.catalogue import WEIGHTS_DIR, ModelSpec, build_model, file_sha256, get_spec, new_network
+from vsr.models.ecb import fold_edge_blocks
 
 from .checkpoint import load_checkpoint
 from .config import REPO_ROOT
@@ -209,8 +210,9 @@ def export_checkpoint(
         raise ValueError(
             f"checkpoint {checkpoint} holds a {ckpt['arch']!r} network, model {model!r} is {spec.arch!r}"
         )
-    net = new_network(spec.arch)
+    net = new_network(spec.arch, spec.scale, training=True)
     net.load_state_dict(ckpt["ema"])
+    fold_edge_blocks(net)  # training-only branches -> the plain convs that ship (no-op for others)
     weights = save_weights(net.state_dict(), Path(out_dir) / (spec.weights or f"{spec.name}.safetensors"))
     loaded = build_model(spec, weights=weights)  # proves the catalogue loads it; BN folded, eval
     from vsr.export import export_onnx

@@ -26,6 +26,7 @@ from torch import nn
 
 from vsr.models.arch import fold_batchnorm
 from vsr.models.catalogue import get_spec, new_network
+from vsr.models.ecb import fold_edge_blocks
 
 from .checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint, set_rng_state
 from .config import TrainConfig, load_config
@@ -55,7 +56,9 @@ class Trainer:
         if self.amp:
             torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick the fastest convs
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.net = new_network(self.spec.arch).to(self.device, memory_format=self.memory_format)
+        self.net = new_network(self.spec.arch, self.spec.scale, training=True).to(
+            self.device, memory_format=self.memory_format
+        )
         if cfg.init_from:
             parent = load_checkpoint(cfg.path(cfg.init_from))["ema"]
             if cfg.init_deepen:
@@ -263,7 +266,7 @@ class Trainer:
     def inference_net(self) -> nn.Module:
         """A CPU float32 copy of the EMA generator in eval mode with BN folded."""
         net = copy.deepcopy(self.ema).float().cpu().eval().to(memory_format=torch.contiguous_format)
-        return fold_batchnorm(net)
+        return fold_edge_blocks(fold_batchnorm(net))
 
     def validate(self) -> dict[str, Any]:
         """The EMA generator scored on ``data.val`` with the full protocol (torch backend, CPU)."""

@@ -1,9 +1,8 @@
 """Which catalogue model runs for an output size the user asked for without naming a model.
 
-A network trained for the scale asked for beats a larger one followed by a resize. Today every
-catalogue model is 4x, so ``--scale 2`` runs the 4x model and the writer shrinks its output; once
-a 2x entry of the same family is listed (``ModelSpec(name="fast-x2", arch="fast", scale=2, ...)``),
-:func:`choose_model_for_scale` picks it, with no other change.
+A network trained for the scale asked for beats a larger one followed by a resize: ``--scale 2``
+with the default model runs the native 2x ``fast-x2`` (the same CPU tier) rather than ``fast``
+shrunk by the writer; a tier with no 2x entry runs its 4x model and the writer shrinks the output.
 """
 
 from __future__ import annotations
@@ -14,8 +13,9 @@ __all__ = ["choose_model_for_scale"]
 
 
 def _family(base: ModelSpec, catalogue: tuple[ModelSpec, ...]) -> list[ModelSpec]:
-    """``base`` and the entries of its architecture and colour whose weights are here."""
-    kin = [s for s in catalogue if s.arch == base.arch and s.colour == base.colour and s.has_weights]
+    """``base`` and the entries of its tier and colour whose weights are here (``fast`` and the
+    2x ``fast-x2`` are both the CPU luma tier, though their architectures differ)."""
+    kin = [s for s in catalogue if s.tier == base.tier and s.colour == base.colour and s.has_weights]
     return kin if base in kin else [base, *kin]
 
 
@@ -23,7 +23,7 @@ def choose_model_for_scale(scale: float, preferred: str, catalogue: tuple[ModelS
     """The model to run for an output ``scale`` x the input (2, 3, 4, or a ratio like 2.25 from
     ``--height``), when the user named none and ``preferred`` is the default.
 
-    Among ``preferred`` and the entries of its architecture and colour (weights present), the
+    Among ``preferred`` and the entries of its tier and colour (weights present), the
     smallest native scale that reaches ``scale`` wins (shrinking a model's output loses little,
     enlarging it is interpolation); if none reaches it, the largest. Among entries of that scale,
     ``preferred`` itself, then one whose name extends it (``fast-stream`` -> ``fast-stream-x2``),
