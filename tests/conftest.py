@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -139,6 +140,14 @@ CLIPS = {
         "faststart_aac", pts=list(range(48)), audio="aac", options={"movflags": "+faststart"}
     ),
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """vsr's ledger of derived files (vsr.derived) in a session folder, never the user's ~/.local/state."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VSR_STATE_DIR", str(tmp_path_factory.mktemp("vsr-state")))
+        yield
 
 
 @pytest.fixture(scope="session")

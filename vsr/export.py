@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import derived
 from .errors import ModelError
 from .models.catalogue import ModelSpec, build_model, file_sha256
 
@@ -65,22 +66,56 @@ def onnx_for(spec: ModelSpec, *, net: nn.Module | None = None) -> Path:
     """The ONNX file of a catalogue model, exported on first use and cached by weights checksum.
 
     ``net`` exports that module instead of the catalogue weights (cached by a hash of its tensors).
+    A cached file is used only when vsr's ledger (:mod:`vsr.derived`, kept outside the cache) says
+    this is the file vsr wrote for these weights; otherwise it is exported again, with one warning.
+    A file the ledger never saw is rebuilt too: an export takes about a second, and neither its name
+    nor anything beside it in the cache can say where it came from.
     """
     if net is None:
         path = spec.weights_path
         if path is None or not path.is_file():
             build_model(spec)  # raises the clear "no trained weights" error
             raise ModelError(f"model {spec.name!r} has no weights to export")
-        key = file_sha256(path)[:16]
+        source = file_sha256(path)
+        key = source[:16]
         net = build_model(spec)
     else:
-        h = hashlib.sha256()
-        for k, v in net.state_dict().items():
-            h.update(k.encode())
-            h.update(v.detach().float().cpu().numpy().tobytes())
-        key = "custom-" + h.hexdigest()[:16]
+        source = _tensors_sha256(net)
+        key = "custom-" + source[:16]
     out = cache_dir() / "onnx" / f"{spec.name}-{key}-op{OPSET}.onnx"
     if not out.is_file():
         log.info("exporting %s to ONNX: %s", spec.name, out)
-        export_onnx(net, spec, out)
+    elif _trusted(source, out):
+        return out
+    export_onnx(net, spec, out)
+    derived.record(source, out, "onnx")
     return out
+
+
+def _tensors_sha256(net: nn.Module) -> str:
+    """A sha256 over a module's state (names and float32 values): the source of a custom export."""
+    h = hashlib.sha256()
+    for k, v in net.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _trusted(source: str, out: Path) -> bool:
+    """Whether the cached ``out`` is what vsr exported from ``source``; warns once when not."""
+    verdict = derived.verify(source, out)
+    if verdict == "mismatch":
+        wrote = (derived.recorded(source, out) or {}).get("sha256", "?")
+        log.warning(
+            "cached ONNX %s does not match what vsr wrote (sha256 %.16s, recorded %.16s); rebuilding",
+            out,
+            derived.digest(out),
+            wrote,
+        )
+    elif verdict == "unknown":
+        log.warning(
+            "cached ONNX %s was not written by vsr as far as its ledger %s knows; rebuilding",
+            out,
+            derived.ledger_path(source),
+        )
+    return verdict == "ok"

@@ -146,8 +146,9 @@ def ensure_engine(
 ) -> Path:
     """The path of a valid engine for ``spec``: the cached one, else a fresh build (then cached).
 
-    A cached engine whose sidecar is missing, whose checksum or size differs, or whose key does not
-    match is removed and rebuilt. ``report`` gets progress lines (default: log at INFO).
+    A cached engine whose sidecar is missing, whose checksum or size differs, whose key does not
+    match, or that vsr's ledger of derived files (:mod:`vsr.derived`) does not vouch for is removed
+    and rebuilt. ``report`` gets progress lines (default: log at INFO).
     """
     if cache.load(spec) is not None:
         log.info("using cached TensorRT engine %s", cache.engine_path(spec))

@@ -5,7 +5,11 @@ JSON of all of them: the ONNX file's sha256, the precision, the optimisation-pro
 TensorRT version, the GPU's name and compute capability, and the builder options. Each engine
 ``NAME.engine`` has a sidecar ``NAME.json`` holding that key and the engine's own sha256 and size;
 both are written to temporary files and renamed, the sidecar last, so a reader never trusts a half
-written, truncated, corrupt or mismatched engine: it is deleted and rebuilt. Pure Python; no TensorRT.
+written, truncated, corrupt or mismatched engine: it is deleted and rebuilt. The sidecar sits beside
+the engine and can be rewritten with it, so each engine's sha256 is also recorded in vsr's ledger of
+derived files (:mod:`vsr.derived`, outside the cache, keyed by the ONNX file's sha256) and checked
+there before the engine is used; an engine the ledger never saw (or built before the ledger existed)
+is rebuilt once. Pure Python; no TensorRT.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .. import derived
 from ..models.catalogue import file_sha256 as sha256_file
 from .profiles import Profile
 
@@ -178,7 +183,7 @@ class EngineCache:
             return "its size differs from the recorded size (truncated or overwritten)"
         if sha256_file(path) != meta.get("engine_sha256"):
             return "its checksum differs from the recorded one (corrupt)"
-        return None
+        return _ledger_reason(_ledger_verdict(spec.onnx_sha256, path))
 
     def load(self, spec: EngineSpec) -> bytes | None:
         """The serialized engine for ``spec`` when the cached copy is valid; else None after removing it."""
@@ -205,12 +210,14 @@ class EngineCache:
             "inputs": spec.key_fields(),
         }
         atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True).encode())
+        derived.record(spec.onnx_sha256, path, "engine")
         return path
 
     def remove(self, spec: EngineSpec) -> None:
         path = self.engine_path(spec)
         path.with_suffix(".json").unlink(missing_ok=True)
         path.unlink(missing_ok=True)
+        derived.forget(spec.onnx_sha256, path)
 
     def entries(self) -> list[dict[str, Any]]:
         """One dict per ``*.engine`` file: its sidecar's facts plus ``path``, ``bytes`` and ``status``.
@@ -232,5 +239,24 @@ class EngineCache:
             row.update({k: inputs.get(k) for k in ("trt_version", "gpu_name", "compute_capability")})
             if row["bytes"] != meta.get("engine_bytes") or sha256_file(path) != meta.get("engine_sha256"):
                 row["status"] = "corrupt or truncated; will be rebuilt"
+            elif reason := _ledger_reason(_ledger_verdict(inputs.get("onnx_sha256"), path)):
+                row["status"] = f"{reason}; will be rebuilt"
             rows.append(row)
         return rows
+
+
+def _ledger_verdict(onnx_sha256: object, path: Path) -> derived.Verdict:
+    """The ledger's verdict on an engine whose sidecar names ``onnx_sha256`` (unknown when unusable)."""
+    try:
+        return derived.verify(str(onnx_sha256), path)
+    except ValueError:  # the sidecar's onnx_sha256 is not a sha256
+        return "unknown"
+
+
+def _ledger_reason(verdict: derived.Verdict) -> str | None:
+    """Why vsr's ledger of derived files refuses an engine, or None when it vouches for it."""
+    if verdict == "mismatch":
+        return "it does not match what vsr built (sha256 differs from vsr's ledger)"
+    if verdict == "unknown":
+        return "vsr's ledger has no record of building it"
+    return None
