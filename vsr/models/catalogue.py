@@ -5,6 +5,7 @@ Importing this module needs neither torch nor the weights; :func:`build_model` i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,11 +80,35 @@ def model_names() -> list[str]:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The catalogue entry called ``name``; raises :class:`ConfigError` naming the choices."""
+    """The model called ``name``: a shipped catalogue entry, else a user-catalogue model
+    (:mod:`vsr.models.user`), else a model file at that path (:mod:`vsr.models.external`,
+    inspected once per path, size and mtime). Raises :class:`ConfigError` naming the choices, or
+    :class:`ModelError` for a model file vsr cannot run."""
     for spec in CATALOGUE:
         if spec.name == name:
             return spec
-    raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(model_names())}")
+    user = _user_spec(name)
+    if user is not None:
+        return user
+    from .external import SUFFIXES, is_model_file, spec_for_path
+
+    if is_model_file(name):
+        return spec_for_path(name)
+    raise ConfigError(
+        f"unknown model {name!r}; choose one of: {', '.join(model_names())}, "
+        f"or a model file ({', '.join(SUFFIXES)})"
+    )
+
+
+def _user_spec(name: str) -> ModelSpec | None:
+    """The user-catalogue model called ``name``, or None (also while vsr.models.user is absent)."""
+    try:
+        from .user import find_user_spec
+    except ModuleNotFoundError as exc:  # only the module itself missing; its own bugs still raise
+        if exc.name != f"{__package__}.user":
+            raise
+        return None
+    return find_user_spec(name)
 
 
 def new_network(arch: Arch, scale: int = 4, *, training: bool = False) -> nn.Module:
@@ -128,6 +153,10 @@ def build_model(
     from .arch import fold_batchnorm
 
     spec = get_spec(spec) if isinstance(spec, str) else spec
+    if spec.arch in ("spandrel", "onnx-file") and not random_init:
+        from .external import load_external_module
+
+        return load_external_module(spec if weights is None else replace(spec, path=Path(weights)))
     net = new_network(spec.arch, spec.scale)
     if not random_init:
         path = weights or spec.weights_path

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["WeightsState", "file_sha256", "safetensors_size", "weights_state"]
+__all__ = ["WeightsState", "file_key", "file_sha256", "safetensors_size", "weights_state"]
 
 WeightsState = Literal["ok", "missing", "corrupt"]
 
@@ -27,10 +27,16 @@ _hashes: dict[tuple[str, int, int], str] = {}
 _lock = threading.Lock()
 
 
-def file_sha256(path: Path) -> str:
-    """The hex sha256 of ``path``; cached by (path, size, mtime_ns). Raises OSError."""
+def file_key(path: Path | str) -> tuple[str, int, int]:
+    """(resolved path, size, mtime_ns): what a cache of facts about a file's content is keyed by
+    (a rewritten file changes its size or mtime). Raises OSError."""
     st = os.stat(path)
-    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    return (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of ``path``; cached by :func:`file_key`. Raises OSError."""
+    key = file_key(path)
     with _lock:
         cached = _hashes.get(key)
     if cached is not None:

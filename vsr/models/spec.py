@@ -12,7 +12,18 @@ __all__ = ["WEIGHTS_DIR", "Arch", "Colour", "ModelSpec"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
-Arch = Literal["bicubic", "fast", "fast-lite", "fast-tiny", "fast-plus", "compact", "srresnet", "ecb"]
+Arch = Literal[
+    "bicubic",
+    "fast",
+    "fast-lite",
+    "fast-tiny",
+    "fast-plus",
+    "compact",
+    "srresnet",
+    "ecb",
+    "spandrel",
+    "onnx-file",
+]
 Colour = Literal["rgb", "y"]
 
 
@@ -31,6 +42,12 @@ class ModelSpec:
     ``None`` while no trained weights ship.
     ``fallback``: the next cheaper model a live run degrades to when this one cannot keep its
     latency budget (``None``: the floor). Every chain ends in ``bicubic`` (checked at import).
+
+    Model files outside the package (``arch`` ``spandrel`` or ``onnx-file``, see
+    :mod:`vsr.models.external`) also set ``path`` (the file, returned by ``weights_path``),
+    ``channels`` (1: the network sees full-range BT.601 luma and its output replaces the luma,
+    see :class:`~vsr.backends.base.FrameAdapter`; 3: RGB), ``min_size`` (input sides are padded up
+    to it), ``bf16_safe`` (may run in bfloat16 on CUDA) and ``pad`` (``reflect``, as spandrel pads).
     """
 
     name: str
@@ -48,9 +65,17 @@ class ModelSpec:
     receptive_radius: int = 0
     cpu_backend: Literal["torch", "onnx"] = "torch"
     fallback: str | None = None
+    path: Path | None = None
+    channels: Literal[1, 3] = 3
+    min_size: int = 0
+    bf16_safe: bool = False
+    pad: Literal["edge", "reflect"] = "edge"
 
     @property
     def weights_path(self) -> Path | None:
+        """The weights file: ``path`` for a model file outside the package, else under WEIGHTS_DIR."""
+        if self.path is not None:
+            return self.path
         return WEIGHTS_DIR / self.weights if self.weights else None
 
     @property

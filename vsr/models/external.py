@@ -1,0 +1,137 @@
+"""Community SR model files run through vsr: ``.pth``/``.pt``/``.ckpt``/``.safetensors`` and ``.onnx``.
+
+``vsr upscale --model 4x-Something.pth`` reads the file once (:func:`inspect_model_file`: what it
+is, its scale, channels, size needs, precisions, parameters, sha256) and describes it as a
+:class:`~vsr.models.spec.ModelSpec` (:func:`external_spec`) that every backend and the live ladder
+take like a catalogue entry. PyTorch files are recognised by **spandrel** (the loader chaiNNer and
+ComfyUI use; ``pip install 'vsr[models]'``), after vsr itself loaded their tensors without
+executing anything (``torch.load(weights_only=True)`` / safetensors), see
+:mod:`vsr.models.torch_file`. ONNX files are read by ONNX Runtime and run as they are, with their
+own input and output names, see :mod:`vsr.models.onnx_file`.
+
+Importing this module needs neither torch, spandrel nor onnxruntime.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ModelError
+from .external_info import SUFFIXES, ExternalInfo
+from .integrity import file_key
+from .spec import ModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+__all__ = [
+    "SUFFIXES",
+    "ExternalInfo",
+    "external_spec",
+    "inspect_model_file",
+    "is_model_file",
+    "load_external_module",
+    "spec_for_path",
+]
+
+# Bicubic catalogue entries a live ladder degrades to, by scale: every fallback chain must end in
+# bicubic of the model's own scale (vsr.models.catalogue.check_fallbacks). A model of a scale with
+# no bicubic entry (1x, 3x, 8x) has no fallback: its ladder is that one rung, and a live run that
+# falls behind drops frames instead of degrading (the engine's last resort anyway). Adding
+# bicubic-x1/-x3/-x8 entries would list three more "models" in `vsr models` that nobody asks for.
+_BICUBIC_BY_SCALE = {4: "bicubic", 2: "bicubic-x2"}
+
+
+def is_model_file(name: str | os.PathLike[str]) -> bool:
+    """True when ``name`` is an existing file with one of :data:`SUFFIXES` (case-insensitive)."""
+    path = Path(name)
+    return path.suffix.lower() in SUFFIXES and path.is_file()
+
+
+def inspect_model_file(path: str | os.PathLike[str]) -> ExternalInfo:
+    """Read the model file ``path`` and say what it is; nothing in it is executed.
+
+    Raises :class:`~vsr.errors.ModelError` with one line saying what was found and what vsr
+    supports: a missing file, an unsupported suffix, a file that is not a model (random bytes,
+    truncated, a classifier checkpoint), an architecture spandrel does not know, a model that is
+    not image-to-image, a pickle that would need code to run, spandrel or onnxruntime missing.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ModelError(
+            f"model file {p}: suffix {p.suffix or '(none)'!r} is not supported; "
+            f"vsr runs {', '.join(SUFFIXES)} files"
+        )
+    if not p.is_file():
+        raise ModelError(f"model file {p} does not exist")
+    if suffix == ".onnx":
+        from .onnx_file import inspect_onnx
+
+        return inspect_onnx(p)
+    from .torch_file import inspect_torch
+
+    return inspect_torch(p)
+
+
+def external_spec(info: ExternalInfo, name: str | None = None) -> ModelSpec:
+    """The :class:`ModelSpec` of an inspected model file, called ``name`` (default: the path).
+
+    ``get_spec(spec.name)`` must find the spec again (the ladder looks rungs up by name), so the
+    default name is the path as given. The tier is ``quality`` (what a user's own model is run
+    for); the fallback is the bicubic entry of the same scale where the catalogue has one (see
+    ``_BICUBIC_BY_SCALE``).
+    """
+    onnx = info.format == "onnx"
+    return ModelSpec(
+        name=name if name is not None else str(info.path),
+        arch="onnx-file" if onnx else "spandrel",
+        description=f"{info.arch} {info.scale}x model file {info.path.name}",
+        scale=info.scale,
+        colour="rgb",
+        size_multiple=info.size_multiple,
+        fp16_safe=info.fp16,
+        params=info.params,
+        sha256=info.sha256,
+        tier="quality",
+        cpu_backend="onnx" if onnx else "torch",
+        fallback=_BICUBIC_BY_SCALE.get(info.scale),
+        path=info.path,
+        channels=1 if info.in_channels == 1 else 3,
+        min_size=info.min_size,
+        bf16_safe=info.bf16,
+        pad="reflect",
+    )
+
+
+def load_external_module(spec: ModelSpec) -> nn.Module:
+    """The network of a ``spandrel`` spec as a torch module: eval mode, float32, on the CPU.
+
+    ``module(x)``: (N, C, H, W) float in [0, 1], sides meeting the spec's size needs ->
+    (N, C, scale*H, scale*W), the same dtype. Raises :class:`ModelError` as
+    :func:`inspect_model_file` does, and for an ONNX spec (ONNX files run in ONNX Runtime only).
+    """
+    if spec.arch != "spandrel" or spec.path is None:
+        raise ModelError(f"model {spec.name!r} is not a PyTorch model file; it cannot run in torch")
+    from .torch_file import load_module
+
+    return load_module(spec.path)
+
+
+_cache: dict[tuple[str, int, int], ExternalInfo] = {}
+_cache_lock = threading.Lock()
+
+
+def spec_for_path(name: str) -> ModelSpec:
+    """:func:`external_spec` of the file ``name``, inspected once per (path, size, mtime)."""
+    key = file_key(name)
+    with _cache_lock:
+        info = _cache.get(key)
+    if info is None:
+        info = inspect_model_file(name)
+        with _cache_lock:
+            _cache[key] = info
+    return external_spec(info, name)
