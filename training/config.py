@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .degrade import DegradeConfig
+from .realistic import RealisticConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,6 +36,7 @@ class DataConfig:
     batch: int = 32
     augment: bool = True
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
+    realistic: RealisticConfig = field(default_factory=RealisticConfig)
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,13 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
         raise ValueError(f"unknown key(s) {', '.join(unknown)} in [{where}] of the training config")
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
-        nested = {"degrade": DegradeConfig, "data": DataConfig, "pixel": PixelConfig, "gan": GanConfig}
+        nested = {
+            "degrade": DegradeConfig,
+            "realistic": RealisticConfig,
+            "data": DataConfig,
+            "pixel": PixelConfig,
+            "gan": GanConfig,
+        }
         if key in nested and isinstance(value, dict):
             kwargs[key] = _build(nested[key], value, f"{where}.{key}" if where else key)
         else:

@@ -4,7 +4,9 @@ LR follows the protocol: the mod-cropped HR image downscaled by MATLAB ``imresiz
 uint8. Without degradations each *whole* image is downscaled once at load time and crops are cut
 from it at aligned positions (LR (i, j) <-> HR (s*i, s*j)); flips and 90-degree rotations commute
 with that resize, so this equals resizing the augmented crop minus its border artefacts. With
-degradations (:mod:`training.degrade`) the LR crop is degraded per sample.
+degradations (:mod:`training.degrade`) the LR crop is degraded per sample; with realistic ones
+(:mod:`training.realistic`) a share of the LR crops is made from the HR crop by two rounds of
+camera and transmission damage, their codec run once per batch.
 
 A batch for a luma (``y``) model: ``lr`` (N, 1, p, p) Y/255, ``base`` (N, 1, s*p, s*p) the cv2
 INTER_CUBIC upscale of the *whole-image* LR Y/255 (what inference adds the residual to), ``hr``
@@ -26,6 +28,7 @@ from vsr.imresize import imresize
 from vsr.metrics import modcrop
 
 from .degrade import DegradeConfig, degrade
+from .realistic import RealisticConfig, codec_batch, realistic_lr, unsharp
 
 __all__ = ["Batch", "CropSampler", "HRImage", "image_paths", "load_folders"]
 
@@ -112,6 +115,7 @@ class CropSampler:
         colour: Literal["y", "rgb"] = "y",
         augment: bool = True,
         degradations: DegradeConfig | None = None,
+        realistic: RealisticConfig | None = None,
         seed: int = 0,
     ) -> None:
         self.images = [im for im in images if min(im.lr.shape[:2]) >= patch]
@@ -119,6 +123,7 @@ class CropSampler:
             raise ValueError(f"no training image has an LR side >= patch {patch}")
         self.patch, self.scale, self.colour, self.augment = patch, scale, colour, augment
         self.degradations = degradations if degradations and degradations.enabled else None
+        self.realistic = realistic if realistic and realistic.enabled else None
         self.rng = np.random.default_rng(seed)
 
     def state_dict(self) -> dict[str, Any]:
@@ -138,16 +143,45 @@ class CropSampler:
         ls = np.s_[i : i + p, j : j + p]
         return idx, hs, ls, k, flip
 
+    def _one_realistic(self) -> dict[str, Any]:
+        """RGB ``hr`` / ``lr`` of one sample for a realistic run: second-order LR (codec still to
+        come, ``codec`` True) for a ``p`` share, else the protocol LR with the first-order damage."""
+        idx, hs, ls, k, flip = self._draw()
+        im, real = self.images[idx], self.realistic
+        assert real is not None
+        if self.rng.random() < real.p:
+            (hr,) = _augment([im.hr[hs]], k, flip)
+            return {"hr": hr, "lr": realistic_lr(hr, self.scale, real, self.rng), "codec": True}
+        hr, lr = _augment([im.hr[hs], im.lr[ls]], k, flip)
+        if self.degradations is not None:
+            lr = degrade(lr, self.degradations, self.rng)
+        return {"hr": hr, "lr": lr, "codec": False}
+
+    def _finish(self, hr: np.ndarray, lr: np.ndarray) -> dict[str, np.ndarray]:
+        """The arrays a step takes from RGB ``hr`` / ``lr``: the target sharpened when ``usm`` > 0."""
+        if self.realistic is not None and self.realistic.usm > 0:
+            hr = unsharp(hr, self.realistic.usm)
+        if self.colour == "rgb":
+            return {"lr": lr, "hr": hr}
+        lr_y = rgb_to_y(lr) / 255.0
+        return {"lr": lr_y, "base": bicubic_up(lr_y, self.scale), "hr": rgb_to_y(hr) / 255.0}
+
+    def _realistic_batch(self, size: int) -> list[dict[str, np.ndarray]]:
+        raw = [self._one_realistic() for _ in range(size)]
+        coded = [i for i, smp in enumerate(raw) if smp["codec"]]
+        assert self.realistic is not None
+        for i, lr in zip(
+            coded, codec_batch([raw[i]["lr"] for i in coded], self.realistic, self.rng), strict=True
+        ):
+            raw[i]["lr"] = lr
+        return [self._finish(smp["hr"], smp["lr"]) for smp in raw]
+
     def _one(self) -> dict[str, np.ndarray]:
         idx, hs, ls, k, flip = self._draw()
-        im, s = self.images[idx], self.scale
+        im = self.images[idx]
         if self.degradations is not None:
             hr, lr = _augment([im.hr[hs], im.lr[ls]], k, flip)
-            lr = degrade(lr, self.degradations, self.rng)
-            if self.colour == "rgb":
-                return {"lr": lr, "hr": hr}
-            lr_y = rgb_to_y(lr) / 255.0
-            return {"lr": lr_y, "base": bicubic_up(lr_y, s), "hr": rgb_to_y(hr) / 255.0}
+            return self._finish(hr, degrade(lr, self.degradations, self.rng))
         if self.colour == "rgb":
             hr, lr = _augment([im.hr[hs], im.lr[ls]], k, flip)
             return {"lr": lr, "hr": hr}
@@ -156,7 +190,10 @@ class CropSampler:
 
     def batch(self, size: int) -> Batch:
         """``size`` samples stacked as float32 NCHW arrays (see the module docstring)."""
-        samples = [self._one() for _ in range(size)]
+        if self.realistic is not None:
+            samples = self._realistic_batch(size)
+        else:
+            samples = [self._one() for _ in range(size)]
         out: Batch = {}
         for key in samples[0]:
             arr = np.stack([smp[key] for smp in samples])
@@ -176,7 +213,7 @@ class CropSampler:
         """
         import torch
 
-        if self.degradations is not None:
+        if self.degradations is not None or self.realistic is not None:
             return {k: torch.from_numpy(v).to(device) for k, v in self.batch(size).items()}
         cache = getattr(self, "_device_images", None)
         if cache is None or cache[0] != device:

@@ -14,7 +14,7 @@ import numpy as np
 
 from vsr.quality.codec import h264_roundtrip
 
-__all__ = ["DegradeConfig", "degrade", "h264_roundtrip"]
+__all__ = ["DegradeConfig", "degrade", "h264_roundtrip", "jpeg_roundtrip"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ def _chroma420(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
 
 
-def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    """(h, w, 3) uint8 RGB through a JPEG encode at ``quality`` (4:2:0) and back."""
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
@@ -74,5 +75,5 @@ def degrade(img: np.ndarray, cfg: DegradeConfig, rng: np.random.Generator) -> np
     if rng.random() < cfg.h264_p:
         out = h264_roundtrip([out], crf=int(rng.integers(cfg.h264_crf[0], cfg.h264_crf[1] + 1)))[0]
     elif rng.random() < cfg.jpeg_p:
-        out = _jpeg(out, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
+        out = jpeg_roundtrip(out, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
     return np.ascontiguousarray(out)

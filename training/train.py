@@ -42,6 +42,15 @@ __all__ = ["Trainer", "cosine_schedule", "init_deepened", "init_matching", "main
 log = logging.getLogger("training")
 
 
+def _parent_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The generator weights a run starts from: a checkpoint's EMA, or a shipped ``.safetensors``."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    return load_checkpoint(path)["ema"]
+
+
 class Trainer:
     """One training run: networks, optimisers, data, EMA, logging and checkpoints."""
 
@@ -60,7 +69,7 @@ class Trainer:
             self.device, memory_format=self.memory_format
         )
         if cfg.init_from:
-            parent = load_checkpoint(cfg.path(cfg.init_from))["ema"]
+            parent = _parent_weights(cfg.path(cfg.init_from))
             if cfg.init_deepen:
                 init_deepened(self.net, parent)
             else:
@@ -80,6 +89,7 @@ class Trainer:
             colour=self.spec.colour,
             augment=cfg.data.augment,
             degradations=cfg.data.degrade,
+            realistic=cfg.data.realistic,
             seed=cfg.seed,
         )
         self.gan = None

@@ -1,7 +1,8 @@
-"""An in-memory H.264 round trip: what a low-bandwidth stream does to frames before they arrive.
+"""In-memory codec round trips: what a low-bandwidth stream does to frames before they arrive.
 
-libx264 through PyAV, yuv420p, ``veryfast`` + ``zerolatency`` (no B-frames, no look-ahead: a live
-encoder), either constant quality (``crf``) or an average bitrate (``bitrate``, bit/s).
+libx264 (or libx265) through PyAV, yuv420p, ``veryfast`` + ``zerolatency`` (no B-frames, no
+look-ahead: a live encoder), either constant quality (``crf``) or an average bitrate (``bitrate``,
+bit/s).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["decode_frames", "encode_h264", "h264_roundtrip"]
+__all__ = ["decode_frames", "encode_h264", "h264_roundtrip", "hevc_roundtrip"]
 
 
 def encode_h264(
@@ -22,11 +23,14 @@ def encode_h264(
     bitrate: int | None = None,
     fps: float = 25.0,
     preset: str = "veryfast",
+    codec: str = "libx264",
+    intra: bool = False,
 ) -> bytes:
-    """(h, w, 3) uint8 RGB frames -> an MP4 file's bytes (libx264, yuv420p).
+    """(h, w, 3) uint8 RGB frames -> an MP4 file's bytes (libx264, or ``codec="libx265"``; yuv420p).
 
-    Give ``crf`` (constant quality) or ``bitrate`` (bit/s at ``fps`` frames/s). Odd sizes are
-    edge-padded to even for the encoder; :func:`decode_frames` does not crop them back.
+    Give ``crf`` (constant quality) or ``bitrate`` (bit/s at ``fps`` frames/s). ``intra``: every
+    frame a key frame (unrelated images coded in one encoder run). Odd sizes are edge-padded to
+    even for the encoder; :func:`decode_frames` does not crop them back.
     """
     import av
 
@@ -36,9 +40,13 @@ def encode_h264(
     ph, pw = h % 2, w % 2
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as out:
-        st = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        st = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         st.width, st.height, st.pix_fmt = w + pw, h + ph, "yuv420p"
         st.options = {"preset": preset, "tune": "zerolatency"}
+        if codec == "libx265":
+            st.options["x265-params"] = "log-level=none" + (":keyint=1" if intra else "")
+        elif intra:
+            st.options["x264-params"] = "keyint=1"
         if crf is not None:
             st.options["crf"] = str(crf)
         if bitrate is not None:
@@ -59,7 +67,12 @@ def decode_frames(data: bytes) -> list[np.ndarray]:
 
 
 def h264_roundtrip(
-    frames: Sequence[np.ndarray], *, crf: int | None = None, bitrate: int | None = None, fps: float = 25.0
+    frames: Sequence[np.ndarray],
+    *,
+    crf: int | None = None,
+    bitrate: int | None = None,
+    fps: float = 25.0,
+    intra: bool = False,
 ) -> list[np.ndarray]:
     """Encode (h, w, 3) uint8 RGB frames with libx264 (yuv420p) in memory and decode them back.
 
@@ -67,5 +80,14 @@ def h264_roundtrip(
     edge-padded to even for the encoder and cropped back. Returns new uint8 RGB frames of the input size.
     """
     h, w = frames[0].shape[:2]
-    decoded = decode_frames(encode_h264(frames, crf=crf, bitrate=bitrate, fps=fps))
+    decoded = decode_frames(encode_h264(frames, crf=crf, bitrate=bitrate, fps=fps, intra=intra))
+    return [np.ascontiguousarray(d[:h, :w]) for d in decoded]
+
+
+def hevc_roundtrip(
+    frames: Sequence[np.ndarray], *, crf: int, fps: float = 25.0, intra: bool = False
+) -> list[np.ndarray]:
+    """:func:`h264_roundtrip` through libx265 (HEVC) at constant quality ``crf``."""
+    h, w = frames[0].shape[:2]
+    decoded = decode_frames(encode_h264(frames, crf=crf, fps=fps, codec="libx265", intra=intra))
     return [np.ascontiguousarray(d[:h, :w]) for d in decoded]
