@@ -1,6 +1,7 @@
 """The ``vsr`` command: argparse -> config objects -> library calls. No logic of its own.
 
-Sub-commands: ``upscale`` (a video, a file or a pipe), ``models`` (the catalogue), ``eval``
+Sub-commands: ``upscale`` (a video, a file or a pipe), ``models`` (both catalogues; ``add``,
+``remove``, ``show`` your own models), ``eval``
 (Y-PSNR/SSIM on an image set), ``bench`` (frames/s), ``engine build|list`` (TensorRT engines),
 ``stream`` (a live stream in, an HD stream out), ``webcam`` (a camera or a clip played live) and
 ``webrtc`` (the browser plugin's server). Every failure is one line ``vsr: error: ...`` on stderr and a

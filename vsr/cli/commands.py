@@ -13,7 +13,6 @@ from typing import Any
 from ..config import ClusterConfig, DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
 from ..errors import ConfigError, InputError
 from ..jobs.batch import template_path
-from ..models.catalogue import CATALOGUE
 from ..models.choose import choose_model_for_scale
 from ..pipeline import upscale_file
 from ..signals import stop_on_signals
@@ -257,14 +256,6 @@ def _write_json(data: dict, path: str) -> None:
             json.dump(data, f, indent=2)
     except OSError as exc:
         log.warning("cannot write stats to %s: %s", path, exc.strerror or exc)
-
-
-def models(args: argparse.Namespace) -> int:
-    print(f"{'name':<10} {'tier':<9} {'colour':<6} {'params':>10}  {'weights':<8} description")
-    for s in CATALOGUE:
-        weights = "yes" if s.weights_state == "ok" else s.weights_state  # or missing / corrupt
-        print(f"{s.name:<10} {s.tier:<9} {s.colour:<6} {s.params:>10,}  {weights:<8} {s.description}")
-    return 0
 
 
 def eval(args: argparse.Namespace) -> int:

@@ -8,7 +8,8 @@ from typing import NoReturn
 from ..backends import BACKEND_NAMES
 from ..models.catalogue import LIVE_MODEL
 from ..version import __version__
-from .commands import bench, engine_build, engine_list, eval, models, stream, upscale, webcam, webrtc
+from .commands import bench, engine_build, engine_list, eval, stream, upscale, webcam, webrtc
+from .models import add_models_parser
 
 __all__ = ["build_parser"]
 
@@ -157,8 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_upscale(sub)
-    m = sub.add_parser("models", help="list the models", description="List the model catalogue.")
-    m.set_defaults(func=models)
+    add_models_parser(sub)
     _add_eval(sub)
     _add_bench(sub)
     _add_engine(sub)
