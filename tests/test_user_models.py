@@ -234,6 +234,15 @@ def test_eval_scores_a_user_model(models_dir, onnx_files, tmp_path, capsys) -> N
     assert out.startswith("mine on ") and "2 images" in out and "mean" in out
 
 
+def test_eval_video_scores_a_user_model_beside_a_shipped_one(models_dir, onnx_files, clips, capsys) -> None:
+    assert _vsr(capsys, "models", "add", str(onnx_files[0]), "--name", "mine", "--no-measure")[0] == 0
+    argv = ["eval", "--video", str(clips["cfr_noaudio.mp4"]), "--size", "16x12", "--seconds", "0.3"]
+    code, out, err = _vsr(capsys, *argv, "--no-vmaf", "--model", "mine", "fast")
+    assert code == 0, err
+    models = {line.split()[2] for line in out.splitlines()[3:] if line.startswith("cfr_noaudio")}
+    assert {"mine", "fast", "bicubic"} <= models
+
+
 def _spandrel() -> None:
     try:
         import spandrel  # noqa: F401
