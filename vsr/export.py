@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,16 +30,27 @@ def cache_dir() -> Path:
     return base
 
 
+def _file_stem(spec: ModelSpec) -> str:
+    """A file name part for ``spec``: its name, or for a model file (named by its path) the file's
+    stem, so that the export lands in the cache, not beside the model file."""
+    name = spec.path.stem if spec.path is not None else spec.name
+    return re.sub(r"[^\w.+-]", "_", name)
+
+
 def export_onnx(net: nn.Module, spec: ModelSpec, path: Path, *, opset: int = OPSET) -> Path:
     """Write ``net`` (eval mode, BN folded) to ``path`` as ONNX with dynamic N, H, W.
 
-    Input ``input`` (N, C, H, W) float32, output ``output`` (N, C', 4H, 4W) float32, C as the
-    catalogue's colour says. Written to a temporary name and renamed, so a reader never sees half.
+    Input ``input`` (N, C, H, W) float32, output ``output`` (N, C', sH, sW) float32, C as the
+    catalogue's colour (or a model file's channel count) says. The traced input is at least 32 px
+    and meets the spec's ``min_size`` and ``size_multiple`` (a model file may need 64 or more).
+    Written to a temporary name and renamed, so a reader never sees half.
     """
     import torch
 
-    channels = 1 if spec.colour == "y" else 3
-    dummy = torch.rand(1, channels, 32, 32)
+    channels = 1 if spec.colour == "y" or spec.channels == 1 else 3
+    side = max(32, spec.min_size)
+    side += (-side) % spec.size_multiple
+    dummy = torch.rand(1, channels, side, side)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -82,7 +94,7 @@ def onnx_for(spec: ModelSpec, *, net: nn.Module | None = None) -> Path:
     else:
         source = _tensors_sha256(net)
         key = "custom-" + source[:16]
-    out = cache_dir() / "onnx" / f"{spec.name}-{key}-op{OPSET}.onnx"
+    out = cache_dir() / "onnx" / f"{_file_stem(spec)}-{key}-op{OPSET}.onnx"
     if not out.is_file():
         log.info("exporting %s to ONNX: %s", spec.name, out)
     elif _trusted(source, out):

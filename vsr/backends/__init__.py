@@ -45,6 +45,10 @@ def resolve_backend(name: str, spec: ModelSpec) -> tuple[str, str]:
         raise ConfigError(f"unknown backend {name!r}; choose one of: {', '.join(BACKEND_NAMES)}")
     if spec.arch == "bicubic":
         return "bicubic", "the bicubic model needs no network"
+    if spec.arch == "onnx-file":
+        if name not in ("auto", "onnx"):
+            raise ConfigError(f"model {spec.name!r} is an ONNX file: it runs on --backend onnx (or auto)")
+        return "onnx", "an ONNX model file runs in ONNX Runtime"
     if name != "auto":
         return name, "asked for"
     if _cuda():

@@ -17,7 +17,17 @@ from ..colour import bicubic_up
 from ..errors import ConfigError
 from ..models.catalogue import ModelSpec
 
-__all__ = ["Backend", "ClosingBackend", "FrameAdapter", "ModelInfo", "NetFn", "min_tile", "tiled"]
+__all__ = [
+    "Backend",
+    "ClosingBackend",
+    "FrameAdapter",
+    "ModelInfo",
+    "NetFn",
+    "min_tile",
+    "pad_amounts",
+    "pad_frames",
+    "tiled",
+]
 
 # A network call: float32 NCHW (N, C, h, w) in [0, 1] -> float32 (N, C, s*h, s*w). May reuse buffers.
 NetFn = Callable[[np.ndarray], np.ndarray]
@@ -72,6 +82,35 @@ class ClosingBackend:
 # BT.601 studio luma (MATLAB rgb2ycbcr) as a 1x4 affine for cv2.transform: RGB 0..255 -> Y/255
 _RGB2Y01 = np.array([[65.481, 128.553, 24.966, 16.0 * 255.0]], dtype=np.float32) / (255.0 * 255.0)
 _Y_TO_RGB_GAIN = np.float32(255.0 * 255.0 / 219.0)  # residual (Y/255 units) -> R, G, B 0..255 units
+# Full-range BT.601 luma (what image tools call gray) as a 1x3 cv2.transform: RGB 0..255 -> gray/255
+_RGB2GRAY01 = np.array([[0.299, 0.587, 0.114]], dtype=np.float32) / np.float32(255.0)
+
+
+def pad_amounts(height: int, width: int, multiple: int, minimum: int = 0) -> tuple[int, int]:
+    """(rows, columns) to add below and right so that each side is >= ``minimum`` and a multiple
+    of ``multiple``."""
+
+    def need(side: int) -> int:
+        target = max(side, minimum)
+        return target + (-target) % multiple - side
+
+    return need(height), need(width)
+
+
+def pad_frames(frames: np.ndarray, ph: int, pw: int, mode: str) -> np.ndarray:
+    """(N, H, W, C) padded by ``ph`` rows and ``pw`` columns at the bottom and right, a new array.
+
+    ``edge`` repeats the last row/column; ``reflect`` mirrors (without repeating the edge) as far
+    as the frame allows, then repeats the edge, as spandrel pads model inputs.
+    """
+    if mode == "reflect":
+        h, w = frames.shape[1:3]
+        rh, rw = min(ph, h - 1), min(pw, w - 1)
+        frames = np.pad(frames, ((0, 0), (0, rh), (0, rw), (0, 0)), mode="reflect")
+        ph, pw = ph - rh, pw - rw
+        if not (ph or pw):
+            return frames
+    return np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
 
 
 def min_tile(spec: ModelSpec) -> int:
@@ -115,8 +154,10 @@ class FrameAdapter:
     """Converts uint8 RGB frames to what a network takes and its output back to uint8 RGB frames.
 
     ``rgb`` models: RGB/255 in, RGB out. ``y`` models: BT.601 luma/255 in, luma residual out, added
-    to the cv2-bicubic upscale of the frame (chroma stays bicubic). Frames are edge-padded to ``size_multiple`` and the
-    output cropped. ``tile`` > 0 runs the network in tiles (see :func:`tiled`).
+    to the cv2-bicubic upscale of the frame (chroma stays bicubic). Gray model files (``channels``
+    1): full-range luma/255 in, the new luma out (see ``_gray``). Frames are padded (``spec.pad``:
+    edge, or reflect for model files) to ``size_multiple`` and ``min_size``, and the output
+    cropped. ``tile`` > 0 runs the network in tiles (see :func:`tiled`).
     """
 
     def __init__(
@@ -133,15 +174,20 @@ class FrameAdapter:
         return tiled(self.net, x, self.spec.scale, self.tile, self.overlap)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
-        """(N, H, W, 3) uint8 RGB -> (N, 4H, 4W, 3) uint8 RGB, a new array."""
+        """(N, H, W, 3) uint8 RGB -> (N, sH, sW, 3) uint8 RGB, a new array (s: the model's scale)."""
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ConfigError(f"frames must be (N, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
         _n, h, w, _ = frames.shape
-        m, s = self.spec.size_multiple, self.spec.scale
-        ph, pw = (-h) % m, (-w) % m
+        s = self.spec.scale
+        ph, pw = pad_amounts(h, w, self.spec.size_multiple, self.spec.min_size)
         if ph or pw:
-            frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
-        out = self._y(frames) if self.spec.colour == "y" else self._rgb(frames)
+            frames = pad_frames(frames, ph, pw, self.spec.pad)
+        if self.spec.colour == "y":
+            out = self._y(frames)
+        elif self.spec.channels == 1:
+            out = self._gray(frames)
+        else:
+            out = self._rgb(frames)
         return out[:, : h * s, : w * s] if (ph or pw) else out
 
     def _rgb(self, frames: np.ndarray) -> np.ndarray:
@@ -150,6 +196,23 @@ class FrameAdapter:
         y = self._run(x)
         y = np.clip(y * 255.0 + 0.5, 0, 255)
         return np.ascontiguousarray(y.astype(np.uint8).transpose(0, 2, 3, 1))
+
+    def _gray(self, frames: np.ndarray) -> np.ndarray:
+        # Gray (1 -> 1) model files: full-range BT.601 luma/255 in; the output replaces the luma of
+        # the bicubic upscale, as an equal change of R, G and B (Cb, Cr fixed). A gray video thus
+        # comes out exactly as the model draws it (what image tools give for gray models), and a
+        # colour video keeps its colour instead of turning gray.
+        luma = np.stack([cv2.transform(f.astype(np.float32), _RGB2GRAY01) for f in frames])
+        res = self._run(np.ascontiguousarray(luma[:, None]))
+        s = self.spec.scale
+        out = np.empty((len(frames), frames.shape[1] * s, frames.shape[2] * s, 3), np.uint8)
+        for i, f in enumerate(frames):
+            up = bicubic_up(f, s)
+            delta = np.clip(res[i, 0], 0.0, 1.0) * np.float32(255.0) - cv2.transform(
+                up.astype(np.float32), _RGB2GRAY01 * np.float32(255.0)
+            )
+            cv2.add(up, cv2.merge([delta, delta, delta]), dst=out[i], dtype=cv2.CV_8U)
+        return out
 
     def _y(self, frames: np.ndarray) -> np.ndarray:
         # Y/255 in; the luma residual goes back as an equal change of R, G and B, because adding dY

@@ -28,12 +28,14 @@ TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def to_network_input(
-    frames: torch.Tensor, shape: tuple[int, int], *, luma: bool, dtype: torch.dtype
+    frames: torch.Tensor, shape: tuple[int, int], *, luma: bool, dtype: torch.dtype, pad: str = "edge"
 ) -> torch.Tensor:
-    """(N, H, W, 3) uint8 RGB -> (N, C, H', W') ``dtype`` in [0, 1], edge-padded to ``shape`` (H', W').
+    """(N, H, W, 3) uint8 RGB -> (N, C, H', W') ``dtype`` in [0, 1], padded to ``shape`` (H', W').
 
     C is 1 (BT.601 luma/255, as :class:`~vsr.backends.base.FrameAdapter`) when ``luma``, else 3.
-    Math in float32, cast at the end. A new contiguous tensor on ``frames``' device.
+    ``pad``: ``edge``, or ``reflect`` (then edge where the frame is too small to mirror), as
+    :func:`~vsr.backends.base.pad_frames`. Math in float32, cast at the end. A new contiguous
+    tensor on ``frames``' device.
     """
     x = frames.permute(0, 3, 1, 2).float()
     if luma:
@@ -43,6 +45,10 @@ def to_network_input(
     ph, pw = shape[0] - x.shape[2], shape[1] - x.shape[3]
     if ph < 0 or pw < 0:
         raise ValueError(f"cannot pad {tuple(x.shape[2:])} frames down to {shape}")
+    if pad == "reflect" and (ph or pw):
+        rh, rw = min(ph, x.shape[2] - 1), min(pw, x.shape[3] - 1)
+        x = F.pad(x, (0, rw, 0, rh), mode="reflect")
+        ph, pw = ph - rh, pw - rw
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
     return x.to(dtype).contiguous()
@@ -94,8 +100,10 @@ class FramePipeline:
     runs without streams (tests).
     """
 
-    def __init__(self, device: torch.device, *, scale: int, luma: bool, dtype: torch.dtype) -> None:
-        self.device, self.scale, self.luma, self.dtype = device, scale, luma, dtype
+    def __init__(
+        self, device: torch.device, *, scale: int, luma: bool, dtype: torch.dtype, pad: str = "edge"
+    ) -> None:
+        self.device, self.scale, self.luma, self.dtype, self.pad = device, scale, luma, dtype, pad
         cuda = device.type == "cuda"
         self._up = torch.cuda.Stream(device) if cuda else None
         self._compute = torch.cuda.Stream(device) if cuda else None
@@ -139,7 +147,7 @@ class FramePipeline:
             if uploaded is not None:
                 torch.cuda.current_stream().wait_event(uploaded)
             frames_dev = slot.dev_in[:m]
-            y = net(to_network_input(frames_dev, run_hw, luma=self.luma, dtype=self.dtype))
+            y = net(to_network_input(frames_dev, run_hw, luma=self.luma, dtype=self.dtype, pad=self.pad))
             res = (
                 luma_output(frames_dev, y, self.scale)
                 if self.luma
@@ -164,7 +172,7 @@ class FramePipeline:
     ) -> np.ndarray:
         """(N, H, W, 3) uint8 RGB -> (N, scale*H, scale*W, 3) uint8 RGB, a new array the caller owns.
 
-        ``run_hw``: the (H', W') >= (H, W) each frame is edge-padded to before ``net``.
+        ``run_hw``: the (H', W') >= (H, W) each frame is padded to (as ``pad`` says) before ``net``.
         """
         n, h, w, _ = frames.shape
         out = np.empty((n, h * self.scale, w * self.scale, 3), dtype=np.uint8)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BackendError
+from ..errors import BackendError, ModelError
 from ..models.catalogue import ModelSpec
 from .base import ClosingBackend, FrameAdapter, ModelInfo
 
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class OnnxBackend(ClosingBackend):
-    """Runs the ONNX export of a catalogue model in ONNX Runtime.
+    """Runs the ONNX export of a catalogue model (or an ``.onnx`` model file as it is) in ONNX Runtime.
 
     ``onnx_path`` runs that file instead of the cached export of the catalogue weights.
     ``net`` exports that torch module instead (tests, training).
@@ -39,7 +39,12 @@ class OnnxBackend(ClosingBackend):
             raise BackendError("onnx backend needs onnxruntime: pip install 'vsr[onnx]'") from exc
         from ..export import onnx_for
 
-        path = Path(onnx_path) if onnx_path else onnx_for(spec, net=net)  # type: ignore[arg-type]
+        if onnx_path:
+            path = Path(onnx_path)
+        elif spec.arch == "onnx-file" and net is None:
+            path = spec.path  # an ONNX model file runs as it is
+        else:
+            path = onnx_for(spec, net=net)  # type: ignore[arg-type]
         available = ort.get_available_providers()
         if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -55,19 +60,29 @@ class OnnxBackend(ClosingBackend):
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail / InvalidGraph types
             raise BackendError(f"onnx backend: cannot load {path}: {exc}") from exc
+        from ..models.onnx_file import onnx_io
+
+        try:
+            self._io = onnx_io(self.session, path)
+        except ModelError as exc:
+            raise BackendError(f"onnx backend: {exc}") from exc
         self.info = ModelInfo.of(spec)
         self.name = f"onnx ({self.session.get_providers()[0]})"
         self._adapter = FrameAdapter(spec, self._net, tile=tile)
 
     def _net(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(["output"], {"input": x})[0]
+        """float32 NCHW in [0, 1] -> float32 output, through the file's own input/output names
+        (``input``/``output`` in vsr's exports) and element type (float16 inputs are cast)."""
+        io = self._io
+        y = self.session.run([io.output], {io.input: x if io.dtype == np.float32 else x.astype(io.dtype)})[0]
+        return y if y.dtype == np.float32 else y.astype(np.float32)
 
     def prepare(self, height: int, width: int, batch: int) -> None:
         """Warm up once on a frame of this size."""
         self.infer(np.zeros((batch, height, width, 3), dtype=np.uint8))
 
     def infer(self, frames: np.ndarray) -> np.ndarray:
-        """(N, H, W, 3) uint8 RGB -> (N, 4H, 4W, 3) uint8 RGB, a new array."""
+        """(N, H, W, 3) uint8 RGB -> (N, sH, sW, 3) uint8 RGB, a new array (s: the model's scale)."""
         return self._adapter(frames)
 
     def close(self) -> None:

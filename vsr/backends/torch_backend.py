@@ -22,7 +22,7 @@ from ..errors import BackendError, ConfigError
 from ..models.catalogue import ModelSpec, build_model
 from .base import ClosingBackend, FrameAdapter, ModelInfo
 
-__all__ = ["GraphCache", "GraphedNet", "TorchBackend", "graph_key", "run_shape"]
+__all__ = ["GraphCache", "GraphedNet", "TorchBackend", "graph_key", "network_dtype", "run_shape"]
 
 log = logging.getLogger(__name__)
 
@@ -209,11 +209,25 @@ class GraphedNet:
         self._release(self._cache.clear())
 
 
+def network_dtype(torch: Any, device: Any, spec: ModelSpec, fp16: bool | None) -> Any:
+    """The dtype a network runs in: on CUDA FP16 when the spec is FP16-safe, else bfloat16 when it
+    is bf16-safe (model files, as spandrel says) and the GPU has bf16, else float32; float32 on the
+    CPU. ``fp16=False`` keeps float32 on CUDA too."""
+    if device.type != "cuda" or fp16 is False:
+        return torch.float32
+    if spec.fp16_safe:
+        return torch.float16
+    if spec.bf16_safe and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
 class TorchBackend(ClosingBackend):
     """Runs a catalogue model with torch.
 
     ``device``: "cpu", "cuda" or "auto" (cuda when available). On CUDA the model runs in FP16
-    when the catalogue says it is FP16-safe and ``fp16`` is not False, frames are converted on the
+    when the catalogue says it is FP16-safe and ``fp16`` is not False (bf16 for bf16-safe model
+    files, see :func:`network_dtype`), frames are converted on the
     GPU and the network is replayed from CUDA graphs unless ``cuda_graphs`` is False. ``max_batch``
     caps the frames per network call on CUDA (a larger ``infer`` call is split and double-buffered).
     ``net`` overrides the catalogue weights with a ready module (tests, training). ``compile``
@@ -246,13 +260,13 @@ class TorchBackend(ClosingBackend):
         self._torch = torch
         self.spec = spec
         self.device = torch.device(device)
-        self.half = bool(self.device.type == "cuda" and spec.fp16_safe and fp16 is not False)
-        self.dtype = torch.float16 if self.half else torch.float32
+        self.dtype = network_dtype(torch, self.device, spec, fp16)
+        self.half = self.dtype == torch.float16
         self.max_batch = max_batch
         model = net if net is not None else build_model(spec)
         model = model.eval().to(self.device, memory_format=torch.channels_last)  # type: ignore[attr-defined]
-        if self.half:
-            model = model.half()
+        if self.dtype != torch.float32:
+            model = model.to(self.dtype)
         self.compiled = bool(compile and self.device.type == "cuda")
         if self.compiled:
             # Inductor with autotuned Triton conv kernels and fused activations: ~2x cuDNN for these
@@ -271,18 +285,20 @@ class TorchBackend(ClosingBackend):
         self._graphed: GraphedNet | None = None
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # few distinct shapes: autotune each conv once
-            if not tile:
+            if not tile and spec.channels == 3:  # gray model files take the FrameAdapter path
                 from .cuda_torch import FramePipeline
 
                 luma = spec.colour == "y"
-                self._pipeline = FramePipeline(self.device, scale=spec.scale, luma=luma, dtype=self.dtype)
+                self._pipeline = FramePipeline(
+                    self.device, scale=spec.scale, luma=luma, dtype=self.dtype, pad=spec.pad
+                )
                 if cuda_graphs:
                     self._graphed = GraphedNet(self.model, self.device)
 
     @property
     def name(self) -> str:
         """What runs, e.g. ``torch (cuda, fp16, channels_last, cuda graphs)``."""
-        precision = "fp16" if self.half else "fp32"
+        precision = {"torch.float16": "fp16", "torch.bfloat16": "bf16"}.get(str(self.dtype), "fp32")
         graphs = ", cuda graphs" if self._graphed is not None and self._graphed.enabled else ""
         compiled = ", compiled" if self.compiled else ""
         return f"torch ({self.device.type}, {precision}, channels_last{compiled}{graphs})"
@@ -296,8 +312,8 @@ class TorchBackend(ClosingBackend):
             with torch.inference_mode():
                 t = torch.from_numpy(x).to(self.device, non_blocking=True)
                 t = t.contiguous(memory_format=torch.channels_last)
-                if self.half:
-                    t = t.half()
+                if self.dtype != torch.float32:
+                    t = t.to(self.dtype)
                 y = self.model(t)
                 return y.float().cpu().numpy()
         finally:
@@ -324,14 +340,19 @@ class TorchBackend(ClosingBackend):
         self.infer(np.zeros((batch, height, width, 3), dtype=np.uint8))
 
     def infer(self, frames: np.ndarray) -> np.ndarray:
-        """(N, H, W, 3) uint8 RGB -> (N, 4H, 4W, 3) uint8 RGB, a new array."""
+        """(N, H, W, 3) uint8 RGB -> (N, sH, sW, 3) uint8 RGB, a new array (s: the model's scale)."""
         if self._pipeline is None:
             return self._adapter(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ConfigError(f"frames must be (N, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-        hw = run_shape(frames.shape[1], frames.shape[2], self.spec.size_multiple)
+        hw = self._run_hw(frames.shape[1], frames.shape[2])
         with self._torch.inference_mode():
             return self._pipeline(frames, self._device_net(), hw, self.max_batch)
+
+    def _run_hw(self, height: int, width: int) -> tuple[int, int]:
+        """The network's input size for frames of this size: the spec's minimum, then its multiple."""
+        m = self.spec.min_size
+        return run_shape(max(height, m), max(width, m), self.spec.size_multiple)
 
     def time_network(self, height: int, width: int, batch: int = 1, iters: int = 50) -> float | None:
         """Milliseconds per frame of the network alone on (batch, C, h, w) input already on the GPU.
@@ -344,8 +365,8 @@ class TorchBackend(ClosingBackend):
         if self.device.type != "cuda" or self.model is None:
             return None
         torch = self._torch
-        c = 1 if self.spec.colour == "y" else 3
-        hw = run_shape(height, width, self.spec.size_multiple)
+        c = 1 if self.spec.colour == "y" or self.spec.channels == 1 else 3
+        hw = self._run_hw(height, width)
         net, iters = self._device_net(), max(iters, 1)
         with torch.inference_mode():
             x = torch.rand((batch, c, *hw), device=self.device).to(self.dtype)

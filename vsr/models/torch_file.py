@@ -37,22 +37,31 @@ def _one_line(exc: BaseException, limit: int = 160) -> str:
 
 
 def _refused_pickle(path: Path, exc: BaseException) -> ModelError:
-    """The one line for a pickle that would need code to run (torch's weights-only refusal)."""
-    found = re.search(
-        r"(?:Unsupported global|Unsupported operand|GLOBAL)[:\s]+([\w.]+(?:\s[\w.]+)?)", str(exc)
-    )
-    what = f" ({found.group(0).strip()})" if found else ""
+    """The one line for a pickle torch's weights-only unpickler refused: one that names a global
+    (a function or class: code would run), or one with opcodes no tensor file has (random bytes,
+    another pickle protocol)."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    if found:
+        return ModelError(
+            f"model file {path}: refused: its pickle would run code (GLOBAL {found.group(1)}); vsr "
+            "loads only weights (tensors), never code from a model file; use a plain state dict "
+            "or .safetensors"
+        )
+    opcode = re.search(r"Unsupported operand \d+", str(exc))
     return ModelError(
-        f"model file {path}: refused: its pickle would run code{what}; vsr loads only weights "
-        "(tensors), never code from a model file; use a plain state dict or .safetensors"
+        f"model file {path} cannot be read as a PyTorch checkpoint (truncated, not a model file, or a "
+        f"pickle of more than tensors): {opcode.group(0) if opcode else _one_line(exc)}"
     )
 
 
 def _load_pickle(path: Path) -> Any:
     import pickle
+    import warnings
 
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # "Detected pickle protocol 4...": the error below says it
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights_only" in str(exc) or "Weights only" in str(exc):
             raise _refused_pickle(path, exc) from exc
@@ -118,8 +127,8 @@ def _spandrel() -> Any:
 
 def _descriptor(path: Path) -> Any:
     """spandrel's ImageModelDescriptor for the file (CPU, float32, eval), or :class:`ModelError`."""
+    state = load_state_dict(path)  # first: a file that is no model is refused even without spandrel
     spandrel = _spandrel()
-    state = load_state_dict(path)
     try:
         desc = spandrel.ModelLoader(device="cpu").load_from_state_dict(state)
     except spandrel.UnsupportedModelError as exc:
