@@ -147,6 +147,7 @@ def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     """vsr's ledger of derived files (vsr.derived) in a session folder, never the user's ~/.local/state."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VSR_STATE_DIR", str(tmp_path_factory.mktemp("vsr-state")))
+        mp.setenv("VSR_MODELS_DIR", str(tmp_path_factory.mktemp("vsr-user-models")))  # not the user's models
         yield
 
 

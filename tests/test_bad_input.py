@@ -174,9 +174,9 @@ def test_model_without_weights(clips, tmp_path, monkeypatch, capsys):
     """A build missing a model's weights file: one error line naming it, no output left behind."""
     from vsr import cli
     from vsr.errors import ModelError
-    from vsr.models import catalogue
+    from vsr.models import spec as spec_module
 
-    monkeypatch.setattr(catalogue, "WEIGHTS_DIR", tmp_path / "no-weights")  # as if none were shipped
+    monkeypatch.setattr(spec_module, "WEIGHTS_DIR", tmp_path / "no-weights")  # as if none were shipped
     out = tmp_path / "out"
     out.mkdir()
     code = cli.main(

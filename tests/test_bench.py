@@ -54,8 +54,9 @@ def test_bench_report_json_table_and_plot(tmp_path):
 def no_weights(monkeypatch, tmp_path):
     """A build shipped without weights files: every network model lacks its weights."""
     from vsr.models import catalogue
+    from vsr.models import spec as spec_module
 
-    monkeypatch.setattr(catalogue, "WEIGHTS_DIR", tmp_path / "no-weights")
+    monkeypatch.setattr(spec_module, "WEIGHTS_DIR", tmp_path / "no-weights")
     missing = [s.name for s in catalogue.CATALOGUE if s.arch != "bicubic" and not s.has_weights]
     assert "compact" in missing
     return missing

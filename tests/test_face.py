@@ -403,9 +403,9 @@ def test_best_face_model_fits_the_deadline():
 
 def test_best_face_model_falls_back_when_weights_are_missing(monkeypatch, tmp_path):
     from vsr.face import best_face_model
-    from vsr.models import catalogue
+    from vsr.models import spec as spec_module
 
-    monkeypatch.setattr(catalogue, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(spec_module, "WEIGHTS_DIR", tmp_path)
     assert best_face_model(cuda=False) == "fast"
 
 

@@ -18,6 +18,7 @@ import pytest
 import vsr.stats
 from vsr.cli import main
 from vsr.models import catalogue
+from vsr.models import spec as spec_module
 from vsr.stats import Progress
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "face_320x180.mp4"
@@ -140,7 +141,7 @@ def weights_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """An empty weights folder standing in for vsr/weights."""
     d = tmp_path / "weights"
     d.mkdir()
-    monkeypatch.setattr(catalogue, "WEIGHTS_DIR", d)
+    monkeypatch.setattr(spec_module, "WEIGHTS_DIR", d)
     return d
 
 
