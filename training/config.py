@@ -66,7 +66,8 @@ class GanConfig:
     """Stage 2 (SRGAN): adversarial fine-tuning of the stage-1 generator. ``steps`` 0: no stage 2.
 
     Generator loss = ``pixel_weight`` * pixel + ``content_weight`` * VGG phi_5,4 MSE (features
-    scaled by ``vgg_scale``) + ``adv_weight`` * adversarial. ``vgg_weights``: a torchvision-format
+    scaled by ``vgg_scale``) + ``adv_weight`` * adversarial, plus the download-free perceptual
+    terms of :mod:`training.perceptual` (``fm_weight``, ``fft_weight``, ``colour_weight``). ``vgg_weights``: a torchvision-format
     VGG19 state dict file (required when ``content_weight`` > 0).
     """
 
@@ -81,6 +82,9 @@ class GanConfig:
     relativistic: bool = True
     vgg_weights: str = ""
     vgg_scale: float = 1.0 / 12.75
+    fm_weight: float = 0.0  # discriminator feature matching (training.perceptual)
+    fft_weight: float = 0.0  # FFT amplitude L1: penalises regular stipple / checkerboard
+    colour_weight: float = 0.0  # low-pass L1 per channel: keeps the mean colour of regions
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Per step: the discriminator learns to tell HR crops from generated ones (standard or relativistic
 average GAN loss), then the generator minimises ``pixel_weight`` * pixel + ``content_weight`` *
-VGG19 phi_5,4 MSE + ``adv_weight`` * adversarial loss. Both use Adam with warm-up + cosine decay.
+VGG19 phi_5,4 MSE + ``adv_weight`` * adversarial loss (+ the download-free terms of
+:mod:`training.perceptual`). Both use Adam with warm-up + cosine decay.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import nn
 from .config import TrainConfig
 from .discriminator import SRGANDiscriminator
 from .losses import AdversarialLoss, ContentLoss, VGG19Features, pixel_loss
+from .perceptual import colour_loss, feature_matching_loss, frequency_loss
 from .schedule import cosine_schedule
 
 __all__ = ["GanStage", "GeneratorRun"]
@@ -86,6 +88,12 @@ class GanStage:
             loss = loss + g.pixel_weight * pixel_loss(g.pixel_loss, pred.float(), hr)
         if self.content is not None:
             loss = loss + g.content_weight * self.content(pred.float(), hr)
+        if g.fm_weight > 0:
+            loss = loss + g.fm_weight * feature_matching_loss(self.disc, pred, hr)
+        if g.fft_weight > 0:
+            loss = loss + g.fft_weight * frequency_loss(pred, hr)
+        if g.colour_weight > 0:
+            loss = loss + g.colour_weight * colour_loss(pred.float(), hr)
         return loss
 
     def step(self, trainer: GeneratorRun, batch: dict[str, torch.Tensor]) -> dict[str, float]:
