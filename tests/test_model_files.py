@@ -261,3 +261,43 @@ def test_external_spec_fallbacks_by_scale(tmp_path: Path) -> None:
     info = inspect_model_file(_onnx(tmp_path / "x1.onnx", _Up(1)))
     assert external_spec(info).fallback is None  # no bicubic-x1 entry: a one-rung ladder
     assert external_spec(info, "mine").name == "mine"
+    from vsr.build_ladder import build_ladder
+    from vsr.config import ModelConfig
+
+    with build_ladder(ModelConfig(model=str(info.path)), live=True) as ladder:
+        assert [name for name, _ in ladder.rungs] == [str(info.path)] and ladder.scale == 1
+    x2 = str(_onnx(tmp_path / "x2.onnx", _Up(2)))
+    with build_ladder(ModelConfig(model=x2), live=True) as ladder:
+        assert [name for name, _ in ladder.rungs] == [x2, "bicubic-x2"] and ladder.scale == 2
+
+
+def test_tiles_of_a_model_file_meet_its_size_needs() -> None:
+    def net(x: np.ndarray) -> np.ndarray:
+        assert x.shape[2] % 4 == 0 and x.shape[3] % 4 == 0 and min(x.shape[2:]) >= 8
+        return np.repeat(np.repeat(x, 2, axis=2), 2, axis=3)
+
+    frames = np.random.default_rng(6).integers(0, 256, (1, 21, 30, 3), dtype=np.uint8)
+    whole = FrameAdapter(_spec(scale=2, size_multiple=4, min_size=8), net)(frames)
+    tiles = FrameAdapter(_spec(scale=2, size_multiple=4, min_size=8, receptive_radius=2), net, tile=10)(
+        frames
+    )
+    assert whole.shape == tiles.shape == (1, 42, 60, 3)
+    assert np.array_equal(whole, tiles)  # nearest-neighbour: no context, no seams
+
+
+def test_backend_choice_and_precision_for_model_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vsr.backends.torch_backend import network_dtype
+
+    spec = _spec(fp16_safe=False, bf16_safe=True)
+    assert resolve_backend("auto", spec)[0] == "torch"
+    assert resolve_backend("onnx", spec)[0] == "onnx"
+    with pytest.raises(ConfigError, match="PyTorch model file: use --backend torch or onnx"):
+        resolve_backend("tensorrt", spec)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert network_dtype(torch, cpu, spec, None) == torch.float32
+    assert network_dtype(torch, cuda, spec, None) == torch.bfloat16  # not fp16-safe: bf16
+    assert network_dtype(torch, cuda, _spec(), None) == torch.float16
+    assert network_dtype(torch, cuda, spec, False) == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert network_dtype(torch, cuda, spec, None) == torch.float32

@@ -39,7 +39,8 @@ def resolve_backend(name: str, spec: ModelSpec) -> tuple[str, str]:
     ``auto`` takes TensorRT when it is installed and a GPU is present, then torch on CUDA, then on
     CPU the backend measured fastest for that architecture (catalogue ``cpu_backend``; with trained
     weights and denormals flushed, torch channels_last ran every catalogue net fastest here),
-    else whatever is installed.
+    else whatever is installed. Model files: an ONNX file runs on onnx only, a PyTorch file on
+    torch (``auto``) or onnx (its export), never TensorRT (not yet).
     """
     if name not in BACKEND_NAMES:
         raise ConfigError(f"unknown backend {name!r}; choose one of: {', '.join(BACKEND_NAMES)}")
@@ -49,8 +50,14 @@ def resolve_backend(name: str, spec: ModelSpec) -> tuple[str, str]:
         if name not in ("auto", "onnx"):
             raise ConfigError(f"model {spec.name!r} is an ONNX file: it runs on --backend onnx (or auto)")
         return "onnx", "an ONNX model file runs in ONNX Runtime"
+    if spec.arch == "spandrel" and name == "tensorrt":
+        # the TensorRT path knows neither gray model files, reflect padding nor minimum sizes yet
+        raise ConfigError(f"model {spec.name!r} is a PyTorch model file: use --backend torch or onnx")
     if name != "auto":
         return name, "asked for"
+    if spec.arch == "spandrel":
+        where = "a CUDA GPU is present" if _cuda() else "no GPU"
+        return "torch", f"{where}; PyTorch model files run in torch (spandrel's architectures)"
     if _cuda():
         if _has("tensorrt"):
             return "tensorrt", "TensorRT and a CUDA GPU are present"

@@ -97,20 +97,27 @@ def pad_amounts(height: int, width: int, multiple: int, minimum: int = 0) -> tup
     return need(height), need(width)
 
 
-def pad_frames(frames: np.ndarray, ph: int, pw: int, mode: str) -> np.ndarray:
-    """(N, H, W, C) padded by ``ph`` rows and ``pw`` columns at the bottom and right, a new array.
+def pad_frames(frames: np.ndarray, ph: int, pw: int, mode: str, axes: tuple[int, int] = (1, 2)) -> np.ndarray:
+    """``frames`` padded by ``ph`` rows and ``pw`` columns at the bottom and right, a new array.
 
-    ``edge`` repeats the last row/column; ``reflect`` mirrors (without repeating the edge) as far
-    as the frame allows, then repeats the edge, as spandrel pads model inputs.
+    ``axes``: the row and column axes ((1, 2) for NHWC frames, (2, 3) for NCHW tensors). ``edge``
+    repeats the last row/column; ``reflect`` mirrors (without repeating the edge) as far as the
+    frame allows, then repeats the edge, as spandrel pads model inputs.
     """
+
+    def widths(rows: int, cols: int) -> list[tuple[int, int]]:
+        out = [(0, 0)] * frames.ndim
+        out[axes[0]], out[axes[1]] = (0, rows), (0, cols)
+        return out
+
     if mode == "reflect":
-        h, w = frames.shape[1:3]
+        h, w = frames.shape[axes[0]], frames.shape[axes[1]]
         rh, rw = min(ph, h - 1), min(pw, w - 1)
-        frames = np.pad(frames, ((0, 0), (0, rh), (0, rw), (0, 0)), mode="reflect")
+        frames = np.pad(frames, widths(rh, rw), mode="reflect")
         ph, pw = ph - rh, pw - rw
         if not (ph or pw):
             return frames
-    return np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
+    return np.pad(frames, widths(ph, pw), mode="edge")
 
 
 def min_tile(spec: ModelSpec) -> int:
@@ -171,7 +178,16 @@ class FrameAdapter:
         self.overlap = spec.receptive_radius if tile_overlap is None else tile_overlap
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        return tiled(self.net, x, self.spec.scale, self.tile, self.overlap)
+        return tiled(self._fitted if self.tile else self.net, x, self.spec.scale, self.tile, self.overlap)
+
+    def _fitted(self, x: np.ndarray) -> np.ndarray:
+        """``net`` on a tile padded to the spec's size needs (edge tiles have any size), cropped."""
+        h, w = x.shape[2:]
+        ph, pw = pad_amounts(h, w, self.spec.size_multiple, self.spec.min_size)
+        if not (ph or pw):
+            return self.net(x)
+        s = self.spec.scale
+        return self.net(pad_frames(x, ph, pw, self.spec.pad, axes=(2, 3)))[:, :, : h * s, : w * s]
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 RGB -> (N, sH, sW, 3) uint8 RGB, a new array (s: the model's scale)."""

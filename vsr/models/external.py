@@ -44,6 +44,13 @@ __all__ = [
 # bicubic-x1/-x3/-x8 entries would list three more "models" in `vsr models` that nobody asks for.
 _BICUBIC_BY_SCALE = {4: "bicubic", 2: "bicubic-x2"}
 
+TILE_OVERLAP = 16
+"""Input pixels of context each tile carries for a model file (``--tile``), as its receptive radius.
+A file does not say its receptive field, so this is a guess: Real-ESRGAN's compact net reaches
+about 18 px, ESRGAN's RRDB and transformers much further, so tiled frames may differ slightly from
+untiled ones at tile borders (where the far context weighs little). Tiles are for frames too large
+to fit in memory, not for speed."""
+
 
 def is_model_file(name: str | os.PathLike[str]) -> bool:
     """True when ``name`` is an existing file with one of :data:`SUFFIXES` (case-insensitive)."""
@@ -99,6 +106,7 @@ def external_spec(info: ExternalInfo, name: str | None = None) -> ModelSpec:
         tier="quality",
         cpu_backend="onnx" if onnx else "torch",
         fallback=_BICUBIC_BY_SCALE.get(info.scale),
+        receptive_radius=TILE_OVERLAP,
         path=info.path,
         channels=1 if info.in_channels == 1 else 3,
         min_size=info.min_size,
