@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import av
@@ -48,6 +49,7 @@ def _nets() -> dict[str, torch.nn.Module]:
     from spandrel.architectures.SwinIR import SwinIR
 
     torch.manual_seed(0)
+    warnings.filterwarnings("ignore", "torch.meshgrid", UserWarning)  # SwinIR's own construction
     return {
         "compact4.pth": Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=4),
         "span4.safetensors": SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=4),
@@ -254,3 +256,12 @@ def test_cli_refuses_a_classifier_with_one_line(files: dict[str, Path], tmp_path
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vsr: error: model file"), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_export_fixed_to_its_traced_size_is_refused(
+    files: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    src = _write(tmp_path / "in.nut", _pattern(1, 10, 14))
+    args = ["upscale", str(src), "-o", str(tmp_path / "o.mkv"), "--model", str(files["swin2.pth"])]
+    assert main([*args, "--backend", "onnx"]) == 6  # SwinIR's trace bakes its window reshapes
+    assert "runs only at the size it was traced at" in capsys.readouterr().err

@@ -58,6 +58,9 @@ def export_onnx(net: nn.Module, spec: ModelSpec, path: Path, *, opset: int = OPS
         with warnings.catch_warnings():
             # the TorchScript exporter is deprecated, but it needs no onnxscript and our graphs are plain
             warnings.simplefilter("ignore", DeprecationWarning)
+            # model files trace Python-side shape logic; a trace fixed to one size is caught by
+            # OnnxBackend's probe, so the tracer's warnings would only be noise for the user
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
                 net.eval().float().cpu(),
                 (dummy,),

@@ -69,6 +69,31 @@ class OnnxBackend(ClosingBackend):
         self.info = ModelInfo.of(spec)
         self.name = f"onnx ({self.session.get_providers()[0]})"
         self._adapter = FrameAdapter(spec, self._net, tile=tile)
+        if spec.arch == "spandrel" and not onnx_path:
+            self._check_dynamic(spec, ort)
+
+    def _check_dynamic(self, spec: ModelSpec, ort: object) -> None:
+        """Refuse the export of a model file that runs only at the size it was traced at.
+
+        Some architectures (SwinIR's windows, for one) bake the traced size into reshapes; their
+        export loads but fails on any other frame size. One zero probe of another, non-square
+        size (quiet: the failure is expected) finds them before the first frame does.
+        """
+        m = spec.size_multiple
+        side = max(32, spec.min_size) + (-max(32, spec.min_size)) % m  # the traced size (export_onnx)
+        h, w = side + 3 * m, side + 5 * m  # odd multiples: no window or stride divides them evenly
+        quiet = ort.RunOptions()  # type: ignore[attr-defined]
+        quiet.log_severity_level = 4
+        x = np.zeros((1, spec.channels, h, w), dtype=self._io.dtype)
+        try:
+            shape = self.session.run([self._io.output], {self._io.input: x}, quiet)[0].shape
+        except Exception:  # onnxruntime's Fail / RuntimeException: the graph cannot take this size
+            shape = None
+        if shape is None or tuple(shape[2:]) != (h * spec.scale, w * spec.scale):
+            raise BackendError(
+                f"onnx backend: the ONNX export of {spec.name} runs only at the size it was traced at "
+                f"({side}x{side}); run this model with --backend torch"
+            )
 
     def _net(self, x: np.ndarray) -> np.ndarray:
         """float32 NCHW in [0, 1] -> float32 output, through the file's own input/output names

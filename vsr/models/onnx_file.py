@@ -43,7 +43,7 @@ def _session(path: Path) -> Any:
     except ImportError as exc:
         raise ModelError(f"ONNX model files need onnxruntime: pip install 'vsr[onnx]' ({path})") from exc
     opts = ort.SessionOptions()
-    opts.log_severity_level = 3  # probes of unsuitable sizes are expected to fail: no log noise
+    opts.log_severity_level = 4  # probes of unsuitable sizes are expected to fail: no log noise
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own InvalidProtobuf / Fail types

@@ -13,6 +13,7 @@ never calls it.) This module imports torch; :mod:`vsr.models.external` imports i
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,6 @@ def _refused_pickle(path: Path, exc: BaseException) -> ModelError:
 
 def _load_pickle(path: Path) -> Any:
     import pickle
-    import warnings
 
     try:
         with warnings.catch_warnings():  # "Detected pickle protocol 4...": the error below says it
@@ -130,7 +130,9 @@ def _descriptor(path: Path) -> Any:
     state = load_state_dict(path)  # first: a file that is no model is refused even without spandrel
     spandrel = _spandrel()
     try:
-        desc = spandrel.ModelLoader(device="cpu").load_from_state_dict(state)
+        with warnings.catch_warnings():  # architectures' own deprecation notes are not the user's
+            warnings.simplefilter("ignore", UserWarning)
+            desc = spandrel.ModelLoader(device="cpu").load_from_state_dict(state)
     except spandrel.UnsupportedModelError as exc:
         sample = ", ".join(list(state)[:3])
         raise ModelError(
