@@ -210,3 +210,20 @@ def test_real_clip_one_second(tmp_path) -> None:
     assert (tmp_path / "talking_head_retalk3_150k_all.png").exists()
     if VMAF_EXE is not None:  # the model must beat plain bicubic on a real face
         assert rows["fast-stream"]["vmaf"] > rows["bicubic"]["vmaf"]
+
+
+def test_scale_two_scores_a_2x_model_against_a_2x_reference(synthetic, tmp_path) -> None:
+    """--scale 2: the reference is twice the input; baselines and models all upscale 2x."""
+    from vsr.models.catalogue import get_spec
+
+    model = "fast-x2" if get_spec("fast-x2").has_weights else "bicubic-x2"
+    out = tmp_path / "r.json"
+    argv = ["eval", "--video", str(synthetic), "--size", "128x72", "--kbps", "60", "--seconds", "1"]
+    assert cli.main([*argv, "--model", model, "--no-vmaf", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["clips"][0]["ref"] == "256x144" and res["clips"][0]["ref_scale"] == 1.0
+    rows = {r["model"]: r for r in res["rows"]}
+    assert set(rows) == {"bicubic", "lanczos", "bicubic+unsharp", model}
+    assert all(r["frames"] == 12 and r["psnr_y"] > 20 for r in rows.values())
+    with pytest.raises(ConfigError, match="x4; this run scores x2"):
+        VideoEvalConfig((synthetic,), models=("fast",), scale=2)

@@ -13,6 +13,7 @@ from typing import Any
 from ..config import ClusterConfig, DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, PipelineConfig
 from ..errors import ConfigError, InputError
 from ..jobs.batch import template_path
+from ..models.catalogue import get_spec
 from ..models.choose import choose_model_for_scale
 from ..pipeline import upscale_file
 from ..signals import stop_on_signals
@@ -276,11 +277,14 @@ def _eval_video(args: argparse.Namespace) -> int:
     from ..bench import parse_size
     from ..quality import VideoEvalConfig, evaluate_video, format_video_table
 
+    scale = args.scale or (get_spec(args.model[0]).scale if args.model else 4)
+    models = tuple(args.model or (("fast", "fast-stream") if scale == 4 else ("fast-x2",)))
     cfg = VideoEvalConfig(
         tuple(Path(c) for c in args.video),
         size=parse_size(args.size),
         kbps=tuple(args.kbps),
-        models=tuple(args.model or ("fast", "fast-stream")),
+        models=models,
+        scale=scale,
         seconds=args.seconds,
         backend=args.backend,
         images=Path(args.images) if args.images else None,

@@ -189,7 +189,14 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--video", nargs="+", metavar="CLIP", help="clips (their first --seconds)")
     v = e.add_argument_group("video (--video)")
     v.add_argument(
-        "--size", default="320x180", metavar="WxH", help="input size (default: 320x180); reference: 4x"
+        "--size", default="320x180", metavar="WxH", help="input size (default: 320x180); reference: --scale x"
+    )
+    v.add_argument(
+        "--scale",
+        type=int,
+        default=None,
+        choices=(2, 4),
+        help="reference = scale x --size (default: the models' scale, else 4; x2 models: fast-x2)",
     )
     v.add_argument(
         "--kbps", nargs="+", type=float, default=[150.0], metavar="K", help="H.264 kbit/s (default: 150)"

@@ -25,6 +25,7 @@ import numpy as np
 from ..backends.base import Backend
 from ..config import ModelConfig
 from ..errors import ConfigError, InputError
+from ..models.catalogue import CATALOGUE, get_spec
 from .baselines import BASELINES, LanczosBackend, UnsharpBackend
 from .clip import ClipPlan, iter_frames, plan_clip, probe
 from .codec import decode_frames, encode_h264
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class VideoEvalConfig:
-    """What ``vsr eval --video`` measures. ``size``: the input (W, H) (the reference is 4x);
+    """What ``vsr eval --video`` measures. ``size``: the input (W, H) (the reference is
+    ``scale`` x it; every model must be of that scale, the baselines follow it);
     ``kbps``: H.264 bitrates in kbit/s; ``models``: catalogue models run on ``backend`` beside
     ``baselines``; ``seconds``: from the start of each clip; ``images``: a folder for the
     side-by-side crops of the first clip; ``vmaf``: False skips VMAF even where it could run."""
@@ -53,6 +55,7 @@ class VideoEvalConfig:
     backend: str = "auto"
     images: Path | None = None
     vmaf: bool = True
+    scale: int = 4
     methods: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -73,18 +76,26 @@ class VideoEvalConfig:
                 raise ConfigError(f"unknown baseline {name!r}; choose from: {', '.join(BASELINES)}")
         for name in self.models:
             ModelConfig(name, self.backend)  # raises ConfigError naming the choices
+            model_scale = get_spec(name).scale
+            if model_scale != self.scale:
+                raise ConfigError(
+                    f"model {name!r} is x{model_scale}; this run scores x{self.scale} (--scale)"
+                )
         if self.images is not None and "bicubic" not in self.baselines:
             raise ConfigError("--images needs the bicubic baseline (it makes the input column)")
         names = [*self.baselines, *self.models]
         object.__setattr__(self, "methods", tuple(dict.fromkeys(names)))
 
 
-def _open_method(name: str, backend: str, stack: contextlib.ExitStack) -> Backend:
-    """A baseline, or the top rung of catalogue model ``name``'s ladder (closed with ``stack``)."""
+def _open_method(name: str, backend: str, stack: contextlib.ExitStack, scale: int = 4) -> Backend:
+    """A baseline at ``scale``, or the top rung of catalogue model ``name``'s ladder (closed with
+    ``stack``). The ``bicubic`` baseline is the catalogue's bicubic entry of that scale."""
     if name == "lanczos":
-        return LanczosBackend()
+        return LanczosBackend(scale)
     if name == "bicubic+unsharp":
-        return UnsharpBackend()
+        return UnsharpBackend(scale)
+    if name == "bicubic":
+        name = next(s.name for s in CATALOGUE if s.arch == "bicubic" and s.scale == scale)
     from ..build_ladder import build_ladder
 
     ladder = stack.enter_context(build_ladder(ModelConfig(name, backend), fallbacks=False))
@@ -113,7 +124,7 @@ def evaluate_video(cfg: VideoEvalConfig) -> dict[str, Any]:
         "images": [],
     }
     with contextlib.ExitStack() as stack:
-        methods = {m: _open_method(m, cfg.backend, stack) for m in cfg.methods}
+        methods = {m: _open_method(m, cfg.backend, stack, cfg.scale) for m in cfg.methods}
         for i, clip in enumerate(cfg.clips):
             images = cfg.images if i == 0 else None
             info, rows, written = _evaluate_clip(Path(clip), cfg, methods, ffmpeg, images)
@@ -151,7 +162,7 @@ def _evaluate_clip(
     images: Path | None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[Path]]:
     width, height, fps = probe(clip)
-    plan = plan_clip(width, height, cfg.size)
+    plan = plan_clip(width, height, cfg.size, cfg.scale)
     coded, actual = _coded_inputs(clip, plan, cfg, fps)
     n = len(coded[cfg.kbps[0]])
     info = _describe(clip, (width, height), plan, fps, n, actual)
