@@ -142,8 +142,9 @@ def _truncated(path: Path, keep: float = 0.5) -> Path:
     return path
 
 
-@pytest.fixture
-def bad_files(tmp_path: Path) -> dict[str, Path]:
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp_path = tmp_path_factory.mktemp("bad-files")
     rng = np.random.default_rng(3)
     state = {"conv.weight": torch.rand(8, 3, 3, 3), "conv.bias": torch.rand(8)}
     files = {}
@@ -163,6 +164,10 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
     files["evil-plain.pt"].write_bytes(pickle.dumps(_Marker(tmp_path / "PWNED")))
     files["list.ckpt"] = tmp_path / "list.ckpt"
     torch.save([torch.zeros(2)], files["list.ckpt"])
+    files["script.pt"] = tmp_path / "script.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script is deprecated
+        torch.jit.script(nn.Conv2d(3, 3, 3)).save(str(files["script.pt"]))
     files["bad suffix.bin"] = tmp_path / "model.bin"
     files["bad suffix.bin"].write_bytes(b"x")
     files["missing.pth"] = tmp_path / "missing.pth"
@@ -181,6 +186,7 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
         ("evil.pth", r"refused: its pickle would run code \(GLOBAL posix.system\)"),
         ("evil-plain.pt", "cannot be read as a PyTorch checkpoint .*pickle of more than tensors"),
         ("list.ckpt", "holds a list, not a state dict"),
+        ("script.pt", "is a TorchScript archive .*vsr does not run TorchScript"),
         ("bad suffix.bin", r"suffix '.bin' is not supported; vsr runs .pth, .pt, .ckpt, .safetensors, .onnx"),
         ("missing.pth", "does not exist"),
     ],
@@ -205,7 +211,9 @@ def test_cli_refuses_a_malicious_pickle(bad_files: dict[str, Path], tmp_path: Pa
     err = capsys.readouterr().err.strip().splitlines()
     assert code == ModelError.exit_code
     assert err[-1].startswith("vsr: error: model file") and "refused" in err[-1]
-    assert not (tmp_path / "PWNED").exists()
+    assert not (bad_files["evil.pth"].parent / "PWNED").exists()
+    pickle.loads(pickle.dumps(_Marker(tmp_path / "CONTROL")))  # the payload is real: plain pickle runs it
+    assert (tmp_path / "CONTROL").exists()
 
 
 def test_missing_spandrel_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

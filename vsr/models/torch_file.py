@@ -67,6 +67,11 @@ def _load_pickle(path: Path) -> Any:
             raise _refused_pickle(path, exc) from exc
         raise ModelError(f"model file {path} is not a PyTorch checkpoint: {_one_line(exc)}") from exc
     except Exception as exc:  # torch raises RuntimeError, EOFError, ValueError... for bad files
+        if "TorchScript" in str(exc):
+            raise ModelError(
+                f"model file {path} is a TorchScript archive (a program, not weights); vsr does not "
+                "run TorchScript: use the model's state dict (.pth) or .safetensors"
+            ) from exc
         raise ModelError(
             f"model file {path} cannot be read as a PyTorch checkpoint (truncated, or not a model "
             f"file?): {_one_line(exc)}"
