@@ -309,3 +309,11 @@ def test_backend_choice_and_precision_for_model_files(monkeypatch: pytest.Monkey
     assert network_dtype(torch, cuda, spec, False) == torch.float32
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert network_dtype(torch, cuda, spec, None) == torch.float32
+
+
+def test_a_model_file_changed_after_inspection_is_refused(tmp_path: Path) -> None:
+    path = _onnx(tmp_path / "x2.onnx", _Up(2))
+    spec = get_spec(str(path))
+    _onnx(path, _Up(2, unshuffle=2))  # replaced under the same name
+    with pytest.raises(ModelError, match="changed since vsr inspected it"):
+        create_backend("onnx", spec)

@@ -42,6 +42,9 @@ class OnnxBackend(ClosingBackend):
         if onnx_path:
             path = Path(onnx_path)
         elif spec.arch == "onnx-file" and net is None:
+            from ..models.external import check_unchanged
+
+            check_unchanged(spec)
             path = spec.path  # an ONNX model file runs as it is
         else:
             path = onnx_for(spec, net=net)  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ModelError
 from .external_info import SUFFIXES, ExternalInfo
-from .integrity import file_key
+from .integrity import file_key, file_sha256
 from .spec import ModelSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "SUFFIXES",
     "ExternalInfo",
+    "check_unchanged",
     "external_spec",
     "inspect_model_file",
     "is_model_file",
@@ -124,9 +125,26 @@ def load_external_module(spec: ModelSpec) -> nn.Module:
     """
     if spec.arch != "spandrel" or spec.path is None:
         raise ModelError(f"model {spec.name!r} is not a PyTorch model file; it cannot run in torch")
+    check_unchanged(spec)
     from .torch_file import load_module
 
     return load_module(spec.path)
+
+
+def check_unchanged(spec: ModelSpec) -> None:
+    """Raise :class:`ModelError` unless the spec's model file is still the one inspected (its
+    sha256; cached by path, size and mtime, so this costs a ``stat`` when nothing changed)."""
+    if spec.path is None or spec.sha256 is None:
+        return
+    try:
+        digest = file_sha256(spec.path)
+    except OSError as exc:
+        raise ModelError(f"model file {spec.path} cannot be read: {exc.strerror or exc}") from exc
+    if digest != spec.sha256:
+        raise ModelError(
+            f"model file {spec.path} changed since vsr inspected it (sha256 {digest[:12]}, "
+            f"expected {spec.sha256[:12]}); run again, or re-add it to your catalogue"
+        )
 
 
 _cache: dict[tuple[str, int, int], ExternalInfo] = {}
