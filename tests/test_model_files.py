@@ -166,7 +166,7 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.save([torch.zeros(2)], files["list.ckpt"])
     files["script.pt"] = tmp_path / "script.pt"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script is deprecated
+        warnings.simplefilter("ignore")  # torch.jit.script is deprecated (Deprecation- or FutureWarning)
         torch.jit.script(nn.Conv2d(3, 3, 3)).save(str(files["script.pt"]))
     files["bad suffix.bin"] = tmp_path / "model.bin"
     files["bad suffix.bin"].write_bytes(b"x")
