@@ -5,9 +5,12 @@ for pickles (torch's restricted unpickler: tensors, dicts, lists and numbers onl
 names any other global, e.g. ``os.system`` in a ``__reduce__``, is refused before anything runs)
 and ``safetensors`` for ``.safetensors``, then hands the state dict to spandrel's
 ``ModelLoader().load_from_state_dict``, which recognises the architecture from the tensor names and
-shapes. (spandrel's own ``load_from_file`` is as careful for ``.pth``/``.ckpt``, with its
-``RestrictedUnpickler``, but runs ``torch.jit.load`` on ``.pt`` files, i.e. TorchScript code: vsr
-never calls it.) This module imports torch; :mod:`vsr.models.external` imports it lazily.
+shapes. spandrel's own ``load_from_file`` (read in spandrel 0.4.2, ``__helpers/loader.py``) does
+not pass ``weights_only``: for ``.pth``/``.ckpt`` it hands ``torch.load`` its own
+``RestrictedUnpickler`` (an allowlist: OrderedDict, the tensor rebuild function, storage types),
+which is as careful, but for ``.pt`` it tries ``torch.jit.load`` first, i.e. runs TorchScript: vsr
+never calls it, and refuses TorchScript archives. This module imports torch;
+:mod:`vsr.models.external` imports it lazily.
 """
 
 from __future__ import annotations
