@@ -226,6 +226,8 @@ def test_missing_spandrel_says_how_to_install(tmp_path: Path, monkeypatch: pytes
 def test_unknown_names_mention_model_files() -> None:
     with pytest.raises(ConfigError, match=r"choose one of: .*bicubic.*or a model file \(.pth"):
         get_spec("no-such-model")
+    with pytest.raises(ModelError, match=r"model file no/such\.pth does not exist"):
+        get_spec("no/such.pth")
 
 
 def _spec(**kw) -> ModelSpec:

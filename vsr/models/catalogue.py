@@ -90,9 +90,9 @@ def get_spec(name: str) -> ModelSpec:
     user = _user_spec(name)
     if user is not None:
         return user
-    from .external import SUFFIXES, is_model_file, spec_for_path
+    from .external import SUFFIXES, spec_for_path
 
-    if is_model_file(name):
+    if Path(name).suffix.lower() in SUFFIXES:  # a model file, or a clear "does not exist"
         return spec_for_path(name)
     raise ConfigError(
         f"unknown model {name!r}; choose one of: {', '.join(model_names())}, "

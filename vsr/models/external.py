@@ -152,8 +152,12 @@ _cache_lock = threading.Lock()
 
 
 def spec_for_path(name: str) -> ModelSpec:
-    """:func:`external_spec` of the file ``name``, inspected once per (path, size, mtime)."""
-    key = file_key(name)
+    """:func:`external_spec` of the file ``name``, inspected once per (path, size, mtime).
+    Raises :class:`ModelError` as :func:`inspect_model_file` does (also for a missing file)."""
+    try:
+        key = file_key(name)
+    except OSError:
+        return external_spec(inspect_model_file(name), name)  # raises: does not exist / unreadable
     with _cache_lock:
         info = _cache.get(key)
     if info is None:
