@@ -33,7 +33,6 @@ __all__ = [
     "check_unchanged",
     "external_spec",
     "inspect_model_file",
-    "is_model_file",
     "load_external_module",
     "spec_for_path",
 ]
@@ -51,12 +50,6 @@ A file does not say its receptive field, so this is a guess: Real-ESRGAN's compa
 about 18 px, ESRGAN's RRDB and transformers much further, so tiled frames may differ slightly from
 untiled ones at tile borders (where the far context weighs little). Tiles are for frames too large
 to fit in memory, not for speed."""
-
-
-def is_model_file(name: str | os.PathLike[str]) -> bool:
-    """True when ``name`` is an existing file with one of :data:`SUFFIXES` (case-insensitive)."""
-    path = Path(name)
-    return path.suffix.lower() in SUFFIXES and path.is_file()
 
 
 def inspect_model_file(path: str | os.PathLike[str]) -> ExternalInfo:
