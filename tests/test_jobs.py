@@ -204,3 +204,15 @@ def test_pipes_run_in_one_pass(gop_clip: Path, tmp_path: Path) -> None:
     assert np.array_equal(
         np.array([p for p, _ in frames_of(out)]) * 0, np.zeros(72, int)
     )  # decodable, every frame
+
+
+def test_job_settings_name_the_weights_by_sha256(tmp_path):
+    """A model file replaced under the same name between two runs must not resume into one output."""
+    from vsr.config import DecodeConfig, EncodeConfig, ModelConfig
+    from vsr.jobs.job import job_settings
+    from vsr.models.catalogue import get_spec
+
+    dec, enc = DecodeConfig(tmp_path / "in.mp4"), EncodeConfig(tmp_path / "out.mp4")
+    settings = job_settings(dec, enc, ModelConfig("fast"), None)
+    assert settings["weights_sha256"] == get_spec("fast").sha256 is not None
+    assert job_settings(dec, enc, ModelConfig("fast-stream"), None)["weights_sha256"] != settings["weights_sha256"]

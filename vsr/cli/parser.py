@@ -43,7 +43,8 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         default=None,
-        help="catalogue model (see `vsr models`; default: fast, or its native model of --scale if listed)",
+        help="a model of `vsr models` (shipped or added), or a model file (.pth .pt .ckpt .safetensors "
+        ".onnx); default: fast, or the native model of --scale (fast-x2 for --scale 2)",
     )
     p.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
@@ -181,7 +182,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=None,
         metavar="M",
-        help="catalogue model (--data: one; --video: any, default: fast fast-stream)",
+        help="models or model files (--data: one; --video: any, default: fast fast-stream)",
     )
     e.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
     what = e.add_mutually_exclusive_group(required=True)

@@ -27,6 +27,7 @@ from ..config import DecodeConfig, EncodeConfig, FaceConfig, ModelConfig, Pipeli
 from ..engine import run
 from ..errors import ConfigError
 from ..ladder import Ladder
+from ..models.catalogue import get_spec
 from ..stats import RunStats
 from ..version import __version__
 from ..video.ports import open_writer
@@ -45,13 +46,16 @@ log = logging.getLogger(__name__)
 def job_settings(
     dec: DecodeConfig, enc: EncodeConfig, model: ModelConfig, face: FaceConfig | None
 ) -> dict[str, Any]:
-    """Everything that shapes the output (not the output path, threads or batch size)."""
+    """Everything that shapes the output (not the output path, threads or batch size). The model's
+    weights are named by their sha256 too: a model file or user model replaced under the same name
+    between two runs must not resume into one output."""
     encode = {k: v for k, v in dataclasses.asdict(enc).items() if k not in ("path", "overwrite")}
     return {
         "vsr": __version__,
         "input_format": dec.format,
         "encode": encode,
         "model": {k: v for k, v in dataclasses.asdict(model).items() if k != "threads"},
+        "weights_sha256": get_spec(model.model).sha256,
         "face": dataclasses.asdict(face) if face is not None else None,
     }
 
