@@ -265,3 +265,20 @@ def test_an_export_fixed_to_its_traced_size_is_refused(
     args = ["upscale", str(src), "-o", str(tmp_path / "o.mkv"), "--model", str(files["swin2.pth"])]
     assert main([*args, "--backend", "onnx"]) == 6  # SwinIR's trace bakes its window reshapes
     assert "runs only at the size it was traced at" in capsys.readouterr().err
+
+
+def test_vsrs_own_compact_weights_are_a_real_esrgan_compact_file(tmp_path: Path) -> None:
+    """Trained weights, not random ones: vsr's `compact` is Real-ESRGAN's SRVGGNetCompact layout, so
+    its shipped .safetensors read through spandrel as a community file give the catalogue model's
+    frames (within rounding)."""
+    weights = REPO / "vsr" / "weights" / "compact.safetensors"
+    info = inspect_model_file(weights)
+    assert (info.arch, info.scale, info.params) == ("RealESRGAN Compact", 4, get_spec("compact").params)
+    src = _write(tmp_path / "in.nut", _pattern(3, 12, 20))
+    as_file = _upscale(src, tmp_path / "file.mkv", weights)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "cat.mkv"), "--model", "compact",
+                 "--backend", "torch", *LOSSLESS_RGB]) == 0  # fmt: skip
+    shipped = _read(tmp_path / "cat.mkv")
+    assert [f.shape for f in as_file] == [(48, 80, 3)] * 3
+    for a, b in zip(as_file, shipped, strict=True):
+        assert int(np.abs(a.astype(int) - b.astype(int)).max()) <= 1
