@@ -8,16 +8,26 @@ Two files per model in the user catalogue (:mod:`vsr.models.user`): ``NAME.json`
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
-from .external_info import ExternalInfo
+from .external_info import SUFFIXES, ExternalInfo
 
-__all__ = ["CARD_VERSION", "ModelCard", "Speed"]
+__all__ = ["CARD_VERSION", "NAME_RULE", "ModelCard", "Speed", "is_valid_name"]
 
 CARD_VERSION = 1
+
+NAME_RULE = "lower-case letters, digits, '.', '_' and '-', starting with a letter or digit"
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+MAX_NAME = 64
+
+
+def is_valid_name(name: object) -> bool:
+    """Whether ``name`` may name a user model (:data:`NAME_RULE`, at most :data:`MAX_NAME`)."""
+    return isinstance(name, str) and len(name) <= MAX_NAME and _NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -86,13 +96,30 @@ class ModelCard:
 
     @classmethod
     def read(cls, path: Path) -> ModelCard:
-        """The card in ``path``; :class:`ModelError` (one line) when it is not a valid card."""
+        """The card in ``path``; :class:`ModelError` (one line) when it is not a valid card.
+
+        A card is a file anyone can plant in the catalogue folder, so nothing in it is trusted:
+        every field must have its type, and ``file`` must be ``name`` (a valid model name) plus
+        one of :data:`~vsr.models.external_info.SUFFIXES` matching ``format``, so that the model
+        file it names is always ``folder/NAME.suffix`` (never ``../x`` nor an absolute path).
+        """
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
-            if doc.get("card_version", CARD_VERSION) > CARD_VERSION:
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+            version = doc.get("card_version", CARD_VERSION)
+            if type(version) is int and version > CARD_VERSION:
                 raise ModelError(f"user model card {path} is from a newer vsr ({doc.get('vsr_version')})")
             speed = doc.pop("speed", None)
-            return cls(**doc, speed=Speed(**speed) if speed else None)
+            if speed is not None:
+                if not isinstance(speed, dict):
+                    raise ValueError("speed is not an object")
+                speed = Speed(**speed)
+                _check_types(speed)
+            card = cls(**doc, speed=speed)
+            _check_types(card)
+            _check_values(card)
+            return card
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise ModelError(f"user model card {path} cannot be read: {exc}") from exc
 
@@ -135,6 +162,43 @@ _FACTS = (
     "sha256",
 )
 """The card's fields that come from (and give back) an :class:`ExternalInfo`."""
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "bool": (bool,),
+    "float": (int, float),
+    "int | None": (int, type(None)),
+    "Speed | None": (Speed, type(None)),
+}
+"""The accepted Python types of each annotation the card's dataclasses use (as strings, with
+``from __future__ import annotations``)."""
+
+
+def _check_types(obj: ModelCard | Speed) -> None:
+    """ValueError naming the first field of ``obj`` whose value has the wrong type (a bool is no
+    int here, though Python says it is)."""
+    for field in fields(obj):
+        value = getattr(obj, field.name)
+        allowed = _TYPES[str(field.type)]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise ValueError(f"{field.name} is {type(value).__name__} {value!r}, not {field.type}")
+
+
+def _check_values(card: ModelCard) -> None:
+    """ValueError when the card's name, file or numbers are not ones ``vsr models add`` writes."""
+    if not is_valid_name(card.name):
+        raise ValueError(f"name {card.name!r} is not a model name")
+    suffix = card.file[len(card.name) :]
+    if not card.file.startswith(card.name) or suffix not in SUFFIXES:
+        raise ValueError(f"file {card.file!r} is not {card.name} plus one of {', '.join(SUFFIXES)}")
+    if card.format not in ("torch", "onnx") or (suffix == ".onnx") != (card.format == "onnx"):
+        raise ValueError(f"format {card.format!r} does not fit file {card.file!r}")
+    if card.scale < 1 or card.size_multiple < 1 or card.min_size < 0 or card.params < 0:
+        raise ValueError("scale, size_multiple, min_size or params out of range")
+    if card.in_channels not in (1, 3) or card.out_channels not in (1, 3):
+        raise ValueError(f"channels {card.in_channels} in, {card.out_channels} out (1 or 3 each)")
 
 
 def _precisions(fp16: bool, bf16: bool) -> str:

@@ -4,16 +4,20 @@ Adding inspects the file (:func:`~vsr.models.external.inspect_model_file`; nothi
 before it is recognised), copies it into :func:`~vsr.models.user.user_models_dir` under a temporary
 name, checks the copy's sha256, times it (:func:`~vsr.models.speed.measure_speed`, on the copy),
 then renames it into place and writes its card: ``NAME.md`` first, ``NAME.json`` last, as the
-JSON card is what registers the model. A failure at any step leaves no model file or card behind.
+JSON card is what registers the model. A failure at any step leaves no new model file or card
+behind; a ``--force`` add that fails leaves the model it was replacing as it was. Temporary files
+(``.NAME.*.part*``) an add killed half way left are swept by a later add of that name after an hour.
 Removing deletes the JSON card first, so a half-removed model is never listed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +30,7 @@ from .external import external_spec, inspect_model_file
 from .external_info import SUFFIXES, ExternalInfo
 from .integrity import file_sha256
 from .speed import measure_speed
-from .user import UserModel, check_name, default_name, find_user_model, user_models_dir
+from .user import UserModel, check_name, default_name, user_models_dir
 
 __all__ = ["add_user_model", "remove_user_model"]
 
@@ -50,36 +54,42 @@ def add_user_model(
     name = check_name(name if name is not None else default_name(path))
     _refuse_shipped(name, "choose another --name")
     folder = folder or user_models_dir()
-    old = _existing(name, folder, force)
+    _refuse_existing(name, folder, force)
     info = inspect_model_file(path)
     folder.mkdir(parents=True, exist_ok=True)
+    _sweep_stale(folder, name)
     suffix = Path(path).suffix.lower()
     copy = _copy_checked(Path(path), folder, name, suffix, info.sha256)
+    target, md = folder / f"{name}{suffix}", folder / f"{name}.md"
+    aside: list[tuple[Path, Path]] = []
     try:
         speed = _measure(info, copy, name) if measure else None
-        target = folder / f"{name}{suffix}"
-        os.replace(copy, target)
-    except BaseException:
-        copy.unlink(missing_ok=True)
-        raise
-    card = ModelCard.from_info(
-        info,
-        name,
-        target.name,
-        source=str(Path(path).resolve()),
-        added_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        vsr_version=__version__,
-        speed=speed,
-    )
-    try:
-        _write_atomic(folder / f"{name}.md", card.to_markdown())
-        _write_atomic(folder / f"{name}.json", card.to_json())
-    except BaseException:
-        for leftover in (target, folder / f"{name}.md"):
-            leftover.unlink(missing_ok=True)
-        raise
-    if old is not None and old != target:
-        old.unlink(missing_ok=True)  # replaced by a file of another suffix
+        card = ModelCard.from_info(
+            info,
+            name,
+            target.name,
+            source=str(Path(path).resolve()),
+            added_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            vsr_version=__version__,
+            speed=speed,
+        )
+        # A --force add keeps the model it replaces (any suffix) and its .md as backups until the
+        # new JSON card is in place, and puts them back when any step fails.
+        _set_aside([*(folder / f"{name}{s}" for s in SUFFIXES), md], folder, name, aside)
+        try:
+            os.replace(copy, target)
+            _write_atomic(md, card.to_markdown())
+            _write_atomic(folder / f"{name}.json", card.to_json())
+        except BaseException:
+            for leftover in (target, md):
+                leftover.unlink(missing_ok=True)
+            _restore(aside)
+            aside.clear()
+            raise
+    finally:
+        copy.unlink(missing_ok=True)  # gone already once renamed into place
+    for _, backup in aside:
+        backup.unlink(missing_ok=True)
     return UserModel(card, folder)
 
 
@@ -93,15 +103,13 @@ def remove_user_model(name: str, folder: Path | None = None) -> str:
     card_path = folder / f"{check_name(name)}.json"
     if not card_path.is_file():
         raise ConfigError(f"there is no user model called {name!r} in {folder} (see `vsr models`)")
-    try:
-        model = find_user_model(name, folder)
-        files = [model.path] if model is not None else []
-    except ModelError:  # an unreadable card: remove whatever model file carries the name
-        files = [folder / f"{name}{s}" for s in SUFFIXES]
+    # Only the files the name owns: never a path the card names (a card is a file anyone can
+    # plant, and a readable one names NAME.suffix anyway, see ModelCard.read).
+    files = [folder / f"{name}{s}" for s in SUFFIXES if (folder / f"{name}{s}").is_file()]
     card_path.unlink()
     for leftover in [*files, folder / f"{name}.md"]:
         leftover.unlink(missing_ok=True)
-    return f"removed user model {name} ({', '.join(p.name for p in files if p)}) from {folder}"
+    return f"removed user model {name} ({', '.join(p.name for p in files) or 'no model file'}) from {folder}"
 
 
 def _refuse_shipped(name: str, advice: str) -> None:
@@ -109,20 +117,45 @@ def _refuse_shipped(name: str, advice: str) -> None:
         raise ConfigError(f"{name!r} is a model that ships with vsr; {advice}")
 
 
-def _existing(name: str, folder: Path, force: bool) -> Path | None:
-    """The model file a ``force`` add replaces (None: there is none); without ``force``, a user
-    model of that name is refused."""
-    if not (folder / f"{name}.json").exists():
-        return None
-    if not force:
+def _refuse_existing(name: str, folder: Path, force: bool) -> None:
+    """Without ``force``, a user model called ``name`` is refused (``force`` replaces it)."""
+    if (folder / f"{name}.json").exists() and not force:
         raise ConfigError(
             f"a user model called {name!r} exists already; --force replaces it, --name picks another name"
         )
-    try:
-        model = find_user_model(name, folder)
-    except ModelError:
-        return None
-    return model.path if model is not None else None
+
+
+def _set_aside(paths: list[Path], folder: Path, name: str, aside: list[tuple[Path, Path]]) -> None:
+    """Rename each of ``paths`` that exists to a hidden backup in ``folder``, recording
+    ``(path, backup)`` in ``aside`` as it goes (so a failure half way can be undone)."""
+    for path in paths:
+        if not path.exists():
+            continue
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part.old", dir=folder)
+        os.close(fd)
+        os.replace(path, tmp)
+        aside.append((path, Path(tmp)))
+
+
+def _restore(aside: list[tuple[Path, Path]]) -> None:
+    """Put back what :func:`_set_aside` renamed (best effort: a failure is already raising)."""
+    for path, backup in reversed(aside):
+        with contextlib.suppress(OSError):
+            os.replace(backup, path)
+
+
+_STALE_S = 3600.0
+
+
+def _sweep_stale(folder: Path, name: str) -> None:
+    """Delete ``.NAME.*.part*`` files (copies, backups, half-written cards) older than an hour:
+    what an add killed half way (power cut, SIGKILL) left behind. Younger ones may belong to an
+    add running now."""
+    cutoff = time.time() - _STALE_S
+    for stale in folder.glob(f".{glob.escape(name)}.*.part*"):
+        with contextlib.suppress(OSError):
+            if stale.is_file() and stale.stat().st_mtime < cutoff:
+                stale.unlink()
 
 
 def _copy_checked(source: Path, folder: Path, name: str, suffix: str, sha256: str) -> Path:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ConfigError, ModelError
-from .card import ModelCard
+from .card import MAX_NAME, NAME_RULE, ModelCard, is_valid_name
 from .external import external_spec
 from .external_info import SUFFIXES
 from .integrity import weights_state
@@ -39,10 +39,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-NAME_RULE = "lower-case letters, digits, '.', '_' and '-', starting with a letter or digit"
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
-_MAX_NAME = 64
-
 
 def user_models_dir() -> Path:
     """``$VSR_MODELS_DIR``, else ``$XDG_DATA_HOME/vsr/models``, else ``~/.local/share/vsr/models``
@@ -56,22 +52,18 @@ def user_models_dir() -> Path:
 
 def check_name(name: str) -> str:
     """``name`` when it may name a user model; else :class:`ConfigError` saying the rule."""
-    if not _is_valid_name(name):
-        raise ConfigError(f"model name {name!r} is not allowed: use {NAME_RULE} (at most {_MAX_NAME})")
+    if not is_valid_name(name):
+        raise ConfigError(f"model name {name!r} is not allowed: use {NAME_RULE} (at most {MAX_NAME})")
     if name.endswith(SUFFIXES):
         raise ConfigError(f"model name {name!r} ends like a model file; drop the {Path(name).suffix}")
     return name
-
-
-def _is_valid_name(name: str) -> bool:
-    return len(name) <= _MAX_NAME and _NAME.fullmatch(name) is not None
 
 
 def default_name(path: str | os.PathLike[str]) -> str:
     """The name a file gets without ``--name``: its stem, lower-cased, other characters as ``-``
     (``4x_Nomos8k-SPAN.pth`` -> ``4x_nomos8k-span``)."""
     stem = re.sub(r"[^a-z0-9._-]+", "-", Path(path).stem.lower()).lstrip("._-")
-    return stem[:_MAX_NAME].rstrip("._-") or "model"
+    return stem[:MAX_NAME].rstrip("._-") or "model"
 
 
 @dataclass(frozen=True)
@@ -108,7 +100,7 @@ def user_models(folder: Path | None = None) -> list[UserModel]:
     folder = folder or user_models_dir()
     found: list[UserModel] = []
     for card_path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-        if not _is_valid_name(card_path.stem):
+        if not is_valid_name(card_path.stem):
             continue
         try:
             found.append(_read(card_path))
@@ -119,7 +111,7 @@ def user_models(folder: Path | None = None) -> list[UserModel]:
 
 def find_user_model(name: str, folder: Path | None = None) -> UserModel | None:
     """The user model called ``name`` (its card read), or None when there is none."""
-    if not _is_valid_name(name):
+    if not is_valid_name(name):
         return None
     card_path = (folder or user_models_dir()) / f"{name}.json"
     return _read(card_path) if card_path.is_file() else None
