@@ -319,3 +319,20 @@ def test_a_model_file_changed_after_inspection_is_refused(tmp_path: Path) -> Non
     _onnx(path, _Up(2, unshuffle=2))  # replaced under the same name
     with pytest.raises(ModelError, match="changed since vsr inspected it"):
         create_backend("onnx", spec)
+
+
+def test_engine_build_refuses_model_files_like_the_backend_chooser(tmp_path, capsys, monkeypatch) -> None:
+    from vsr.cli import main
+    from vsr.trt import commands
+
+    path = _onnx(tmp_path / "x2.onnx", _Up(2))
+    with pytest.raises(ConfigError) as chooser:
+        resolve_backend("tensorrt", get_spec(str(path)))
+    assert main(["engine", "build", "--model", str(path), "--profile", "p720"]) == 2
+    assert capsys.readouterr().err == f"vsr: error: {chooser.value}\n"
+    with pytest.raises(ConfigError) as chooser:
+        resolve_backend("tensorrt", _spec())
+    monkeypatch.setattr(commands, "get_spec", lambda name: _spec())  # a .pth without spandrel
+    with pytest.raises(ConfigError) as build:
+        commands.build_engine("t.pth", "p720")
+    assert str(build.value) == str(chooser.value)

@@ -11,6 +11,7 @@ from typing import Literal
 
 from ..errors import BackendError, ConfigError
 from ..models.catalogue import ModelSpec, get_spec
+from ..models.external import file_backends
 from .base import Backend, FrameAdapter, ModelInfo
 
 __all__ = ["BACKEND_NAMES", "Backend", "FrameAdapter", "ModelInfo", "create_backend", "resolve_backend"]
@@ -48,11 +49,10 @@ def resolve_backend(name: str, spec: ModelSpec) -> tuple[str, str]:
         return "bicubic", "the bicubic model needs no network"
     if spec.arch == "onnx-file":
         if name not in ("auto", "onnx"):
-            raise ConfigError(f"model {spec.name!r} is an ONNX file: it runs on --backend onnx (or auto)")
+            raise ConfigError(file_backends(spec))
         return "onnx", "an ONNX model file runs in ONNX Runtime"
     if spec.arch == "spandrel" and name == "tensorrt":
-        # the TensorRT path knows neither gray model files, reflect padding nor minimum sizes yet
-        raise ConfigError(f"model {spec.name!r} is a PyTorch model file: use --backend torch or onnx")
+        raise ConfigError(file_backends(spec))  # TensorRT runs no model file (yet)
     if name != "auto":
         return name, "asked for"
     if spec.arch == "spandrel":

@@ -32,6 +32,7 @@ __all__ = [
     "ExternalInfo",
     "check_unchanged",
     "external_spec",
+    "file_backends",
     "inspect_model_file",
     "load_external_module",
     "spec_for_path",
@@ -107,6 +108,17 @@ def external_spec(info: ExternalInfo, name: str | None = None) -> ModelSpec:
         bf16_safe=info.bf16,
         pad="reflect",
     )
+
+
+def file_backends(spec: ModelSpec) -> str | None:
+    """The one line that says which backends a model file runs on (for refusing others, TensorRT
+    among them), or None when ``spec`` is no model file. TensorRT knows neither gray model files,
+    reflect padding nor minimum sizes yet, so no model file runs on it."""
+    if spec.arch == "onnx-file":
+        return f"model {spec.name!r} is an ONNX file: it runs on --backend onnx (or auto)"
+    if spec.arch == "spandrel":
+        return f"model {spec.name!r} is a PyTorch model file: use --backend torch or onnx"
+    return None
 
 
 def load_external_module(spec: ModelSpec) -> nn.Module:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..models.catalogue import ModelSpec, get_spec
+from ..models.external import file_backends
 from .builder import Report, current_device, ensure_engine, import_tensorrt
 from .cache import BuilderOptions, DeviceInfo, EngineCache, EngineSpec, Precision, sha256_file
 from .profiles import Profile, load_profiles
@@ -74,11 +75,15 @@ def build_engine(
 
     ``fp16=False`` builds FP32. ``onnx_path`` / ``net`` replace the catalogue weights (tests,
     training). ``report`` receives progress lines (default: logged at INFO). Returns the engine's
-    path under the engine cache. Raises :class:`ConfigError` for unknown names,
+    path under the engine cache. Raises :class:`ConfigError` for unknown names and model files
+    (``.pth``/``.onnx``, user models: TensorRT runs none of them yet),
     :class:`~vsr.errors.ModelError` when the model has no weights and
     :class:`~vsr.errors.BackendError` when TensorRT or a GPU is missing or the build fails.
     """
     spec = get_spec(model)
+    refusal = file_backends(spec)
+    if refusal is not None:  # as `--backend tensorrt` is refused for a model file
+        raise ConfigError(refusal)
     prof = _profile(profile, profiles_path)
     trt = import_tensorrt()
     device = current_device(trt)
