@@ -313,6 +313,26 @@ def test_backend_choice_and_precision_for_model_files(monkeypatch: pytest.Monkey
     assert network_dtype(torch, cuda, spec, None) == torch.float32
 
 
+def test_model_files_run_in_bf16_or_fp32_on_cuda_unless_fp16_is_asked_for(monkeypatch) -> None:
+    """Community weights (ESRGAN's family) overflow FP16 into NaN: black frames, no error."""
+    from vsr.backends.precision import network_dtype
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    both = _spec(fp16_safe=True, bf16_safe=True, path=Path("4x.pth"))
+    half_only = _spec(fp16_safe=True, bf16_safe=False, path=Path("4x.pth"))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert network_dtype(torch, cuda, both, None) == torch.bfloat16
+    assert network_dtype(torch, cuda, half_only, None) == torch.float32
+    assert (
+        network_dtype(torch, cuda, both, True) == network_dtype(torch, cuda, half_only, True) == torch.float16
+    )
+    assert network_dtype(torch, cuda, both, False) == network_dtype(torch, cpu, both, True) == torch.float32
+    assert network_dtype(torch, cuda, _spec(fp16_safe=True), None) == torch.float16  # catalogue: as before
+    assert network_dtype(torch, cuda, _spec(fp16_safe=False, path=Path("x.pth")), True) == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert network_dtype(torch, cuda, both, None) == torch.float32
+
+
 def test_a_model_file_changed_after_inspection_is_refused(tmp_path: Path) -> None:
     path = _onnx(tmp_path / "x2.onnx", _Up(2))
     spec = get_spec(str(path))

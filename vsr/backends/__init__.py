@@ -85,7 +85,9 @@ def create_backend(
     """Build the backend ``name`` (auto, torch, onnx, tensorrt) serving catalogue ``model``.
 
     ``net`` replaces the shipped weights with a ready torch module (tests, training). ``fp16``:
-    None = the backend's default (FP16 on CUDA for FP16-safe models); ``profile``: a TensorRT shape
+    None = the backend's default (FP16 on CUDA for FP16-safe catalogue models; bf16 or FP32 for
+    model files, whose community weights may overflow FP16), True = FP16 where the model allows it
+    (model files too), False = FP32; ``profile``: a TensorRT shape
     profile from ``engines/profiles.toml`` (default: picked per frame size). When ``auto`` chose
     TensorRT and it cannot start (engine build or parity failure), it falls back to torch on CUDA
     and says so. ``compile``: torch on CUDA runs the network through ``torch.compile``. Raises

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import BackendError, ConfigError
 from ..models.catalogue import ModelSpec, build_model
 from .base import ClosingBackend, FrameAdapter, ModelInfo
+from .precision import network_dtype
 
 __all__ = ["GraphCache", "GraphedNet", "TorchBackend", "graph_key", "network_dtype", "run_shape"]
 
@@ -209,25 +210,12 @@ class GraphedNet:
         self._release(self._cache.clear())
 
 
-def network_dtype(torch: Any, device: Any, spec: ModelSpec, fp16: bool | None) -> Any:
-    """The dtype a network runs in: on CUDA FP16 when the spec is FP16-safe, else bfloat16 when it
-    is bf16-safe (model files, as spandrel says) and the GPU has bf16, else float32; float32 on the
-    CPU. ``fp16=False`` keeps float32 on CUDA too."""
-    if device.type != "cuda" or fp16 is False:
-        return torch.float32
-    if spec.fp16_safe:
-        return torch.float16
-    if spec.bf16_safe and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
-
-
 class TorchBackend(ClosingBackend):
     """Runs a catalogue model with torch.
 
     ``device``: "cpu", "cuda" or "auto" (cuda when available). On CUDA the model runs in FP16
-    when the catalogue says it is FP16-safe and ``fp16`` is not False (bf16 for bf16-safe model
-    files, see :func:`network_dtype`), frames are converted on the
+    when the catalogue says it is FP16-safe and ``fp16`` is not False (model files: bf16 or FP32
+    unless ``fp16`` is True, see :func:`~vsr.backends.precision.network_dtype`), frames are converted on the
     GPU and the network is replayed from CUDA graphs unless ``cuda_graphs`` is False. ``max_batch``
     caps the frames per network call on CUDA (a larger ``infer`` call is split and double-buffered).
     ``net`` overrides the catalogue weights with a ready module (tests, training). ``compile``
