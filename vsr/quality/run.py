@@ -74,6 +74,12 @@ class VideoEvalConfig:
         for name in self.baselines:
             if name not in BASELINES:
                 raise ConfigError(f"unknown baseline {name!r}; choose from: {', '.join(BASELINES)}")
+        bicubic_scales = sorted(s.scale for s in CATALOGUE if s.arch == "bicubic")
+        if "bicubic" in self.baselines and self.scale not in bicubic_scales:
+            raise ConfigError(
+                f"eval --video scores x{' and x'.join(map(str, bicubic_scales))} models only (the "
+                f"scales of its bicubic baseline); this run is x{self.scale}"
+            )
         for name in self.models:
             ModelConfig(name, self.backend)  # raises ConfigError naming the choices
             model_scale = get_spec(name).scale
