@@ -43,10 +43,12 @@ class _Up(nn.Module):
         return torch.sigmoid(self.shuffle(self.conv(x)))
 
 
-def _onnx(path: Path, net: nn.Module, *, names=("image", "upscaled"), half: bool = False, c: int = 3) -> Path:
+def _onnx(
+    path: Path, net: nn.Module, *, names=("image", "upscaled"), half: bool = False, c: int = 3, side: int = 16
+) -> Path:
     torch.manual_seed(0)
     net = net.eval().half() if half else net.eval()
-    dummy = torch.rand(1, c, 16, 16, dtype=torch.float16 if half else torch.float32)
+    dummy = torch.rand(1, c, side, side, dtype=torch.float16 if half else torch.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -106,6 +108,40 @@ def test_fp16_onnx_and_size_multiples(tmp_path: Path) -> None:
     assert (info.scale, info.size_multiple) == (2, 4)
     with create_backend("onnx", get_spec(str(multi))) as be:  # 9 x 7: padded to 12 x 8, cropped
         assert be.infer(frame).shape == (1, 18, 14, 3)
+
+
+class _Needs(nn.Module):
+    """A parameter-free 2x model whose sides must be multiples of ``multiple`` (and at least
+    ``minimum``): pixel (un)shuffle by ``multiple``, then nearest 2x."""
+
+    def __init__(self, multiple: int, minimum: int = 0) -> None:
+        super().__init__()
+        self.multiple, self.minimum = multiple, minimum
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.pixel_shuffle(nn.functional.pixel_unshuffle(x, self.multiple), self.multiple)
+        if self.minimum:  # a crop that fails below the minimum: reshape to a fixed-size window
+            y = y + y[:, :, : self.minimum, : self.minimum].reshape(1, -1, self.minimum, self.minimum).mean()
+        return nn.functional.interpolate(y, scale_factor=2.0, mode="nearest")
+
+
+@pytest.mark.parametrize(("multiple", "minimum"), [(12, 0), (3, 0), (24, 0), (32, 0), (64, 0), (1, 100)])
+def test_onnx_size_multiples_beyond_powers_of_two(tmp_path: Path, multiple: int, minimum: int) -> None:
+    path = _onnx(tmp_path / "m.onnx", _Needs(multiple, minimum), side=max(multiple, minimum))
+    info = inspect_model_file(path)
+    assert (info.scale, info.size_multiple) == (2, multiple)
+    assert info.min_size == (128 if minimum else 0)
+    if multiple == 12:
+        frame = np.random.default_rng(3).integers(0, 256, (1, 13, 25, 3), dtype=np.uint8)
+        with create_backend("onnx", get_spec(str(path))) as be:  # padded to 24 x 36, cropped
+            assert be.infer(frame).shape == (1, 26, 50, 3)
+
+
+def test_an_onnx_model_no_probe_runs_says_so_in_one_line(tmp_path: Path) -> None:
+    path = _onnx(tmp_path / "m.onnx", _Needs(5), side=20)
+    with pytest.raises(ModelError, match="could not find the model's input-size rule") as err:
+        inspect_model_file(path)
+    assert "48, 64, 72, 96, 128, 144, 192, 256 px" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_video_through_an_onnx_file(tmp_path: Path) -> None:

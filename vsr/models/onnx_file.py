@@ -2,9 +2,10 @@
 
 An ONNX file names its own input and output (``input``/``output`` in vsr's exports, ``image``,
 ``x``, ``input.1``... elsewhere) and says the channel count and element type in its input shape;
-its scale and size needs are found by running it: a zero 64 x 64 probe gives the scale (larger
-probes are tried when a model needs a minimum size), then inputs 1, 2, 4... pixels wider and
-taller find the multiple its sides must be. The model runs on the CPU provider here; the backend
+its scale and size needs are found by running it: zero square probes of 48, 64, 72, 96, 128...
+px (multiples of 2, 3, 8, 12, 16, 24, 32, 64 among them, and larger sides for a model with a
+minimum size) until one runs give the scale, then inputs 1, 2, 3, 4, 6, 8, 12... pixels taller
+and twice that wider find the multiple its sides must be. The model runs on the CPU provider here; the backend
 (:class:`~vsr.backends.onnx_backend.OnnxBackend`) runs it with its own names and element type.
 """
 
@@ -22,8 +23,10 @@ from .integrity import file_sha256
 
 __all__ = ["OnnxIo", "inspect_onnx", "onnx_io"]
 
-_PROBE_SIDES = (64, 128, 256)
-_MULTIPLES = (1, 2, 4, 8, 16, 32, 64)
+_PROBE_SIDES = (48, 64, 72, 96, 128, 144, 192, 256)
+"""Square probe sides, smallest first: each common size multiple (2^k up to 64, 3, 12, 24, 48)
+divides one of the first five, and the larger ones find a model with a minimum size."""
+_MULTIPLES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 _TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
@@ -89,7 +92,7 @@ def _probe(session: Any, io: OnnxIo, h: int, w: int) -> tuple[int, ...] | None:
 
 
 def _scale_of(path: Path, session: Any, io: OnnxIo) -> tuple[int, int, int]:
-    """(scale, out channels, the probe side that worked)."""
+    """(scale, out channels, the smallest probe side that worked)."""
     for side in _PROBE_SIDES:
         shape = _probe(session, io, side, side)
         if shape is None:
@@ -100,7 +103,10 @@ def _scale_of(path: Path, session: Any, io: OnnxIo) -> tuple[int, int, int]:
                 "image-to-image models whose output is an integer multiple of the input size"
             )
         return shape[2] // side, shape[1], side
-    raise ModelError(f"model file {path}: no probe input ({', '.join(map(str, _PROBE_SIDES))} px) runs")
+    raise ModelError(
+        f"model file {path}: vsr could not find the model's input-size rule: it ran on none of the "
+        f"square inputs tried ({', '.join(map(str, _PROBE_SIDES))} px)"
+    )
 
 
 def _multiple_of(session: Any, io: OnnxIo, side: int, scale: int) -> int:
@@ -112,6 +118,13 @@ def _multiple_of(session: Any, io: OnnxIo, side: int, scale: int) -> int:
         if shape is not None and shape[2:] == (h * scale, w * scale):
             return m
     return side
+
+
+def _min_size(side: int, multiple: int) -> int:
+    """The minimum side a model needs: ``side`` (the first probe that ran) when a smaller probe
+    side that is a multiple of ``multiple`` did not run, else 0 (none found)."""
+    smaller = [s for s in _PROBE_SIDES if s < side and s % multiple == 0]
+    return side if smaller else 0
 
 
 def _params(path: Path) -> int:
@@ -144,7 +157,7 @@ def inspect_onnx(path: Path) -> ExternalInfo:
         in_channels=io.channels,
         out_channels=out_channels,
         size_multiple=multiple,
-        min_size=side if side > _PROBE_SIDES[0] else 0,
+        min_size=_min_size(side, multiple),
         fp16=io.dtype == np.float16,
         bf16=False,
         params=_params(path),
