@@ -115,3 +115,20 @@ def test_shipped_fast_weights_beat_espcn_on_set5(backend: str) -> None:
     res = evaluate("fast", _need(VAL / "Set5"), backend)
     assert res["psnr_y"] >= 30.9  # ESPCN's published 4x Set5; measured 31.01 at export
     assert res["ssim_y"] > res["bicubic_ssim_y"] + 0.05
+
+
+@pytest.mark.parametrize(("name", "expected"), [("Set5", 33.66), ("Set14", 30.24)])
+def test_bicubic_x2_protocol_matches_published(name: str, expected: float) -> None:
+    res = evaluate("bicubic-x2", _need(VAL / name))
+    assert res["bicubic_psnr_y"] == pytest.approx(expected, abs=0.05)
+
+
+def test_shipped_fast_x2_gains_three_db_on_set5() -> None:
+    pytest.importorskip("torch")
+    from vsr.models.catalogue import get_spec
+
+    if not get_spec("fast-x2").has_weights:
+        pytest.skip("vsr/weights/fast-x2.safetensors is not in this checkout")
+    res = evaluate("fast-x2", _need(VAL / "Set5"), "torch")
+    assert res["psnr_y"] >= 36.85  # measured 36.89 at export (bicubic 33.68; FSRCNN-x2 published 37.00)
+    assert res["psnr_y"] - res["bicubic_psnr_y"] > 3.0

@@ -127,10 +127,12 @@ def _with_2x() -> tuple[ModelSpec, ...]:
     return (*CATALOGUE, other, x2)
 
 
-def test_choose_model_for_scale_today_every_model_is_4x():
-    for scale in (2, 3, 4, 6.0):
+def test_choose_model_for_scale_picks_the_shipped_2x_tier():
+    assert choose_model_for_scale(2, "fast") == "fast-x2"  # native 2x, the same CPU tier
+    assert choose_model_for_scale(1.5, "fast") == "fast-x2"
+    for scale in (3, 4, 6.0):
         assert choose_model_for_scale(scale, "fast") == "fast"
-    assert choose_model_for_scale(2, "compact") == "compact"
+    assert choose_model_for_scale(2, "compact") == "compact"  # no 2x GPU model: 4x, then shrink
 
 
 def test_choose_model_for_scale_picks_a_native_model_once_listed():
@@ -217,8 +219,15 @@ def test_height_1080_from_480x270(inputs, tmp_path):
     assert (stats["size"], stats["resize"], stats["model"]) == ([1920, 1080], None, "bicubic")
 
 
-def test_scale_2_runs_the_4x_model_then_an_area_resize(inputs, tmp_path, capsys):
+def test_scale_2_runs_the_native_2x_model(inputs, tmp_path, capsys):
     stats = _upscale(inputs["face"], tmp_path / "o.mp4", "--scale", "2")
+    assert "(640x360 by fast-x2): 3 frames" in capsys.readouterr().err
+    assert _probe(tmp_path / "o.mp4") == (640, 360, None, 3)
+    assert stats["model"] == "fast-x2" and stats["resize"] is None
+
+
+def test_scale_2_of_a_4x_model_is_an_area_resize(inputs, tmp_path, capsys):
+    stats = _upscale(inputs["face"], tmp_path / "o.mp4", "--scale", "2", "--model", "fast")
     assert "(640x360 by fast, area-resized from 1280x720): 3 frames" in capsys.readouterr().err
     assert _probe(tmp_path / "o.mp4") == (640, 360, None, 3)
     assert stats["model"] == "fast"
@@ -300,21 +309,29 @@ CLIP_720P = SHARED_VIDEO / "meeting_room_720p.mp4"
 
 
 @pytest.mark.skipif(not CLIP_720P.is_file(), reason=f"real clip {CLIP_720P} is not here")
-def test_scale_2_beats_bicubic_against_ground_truth(tmp_path):
+@pytest.mark.parametrize(
+    ("model", "resize"),
+    [
+        ("fast-x2", None),  # the default of --scale 2: native
+        ("fast", {"from": [1280, 720], "to": [640, 360], "filter": "area"}),  # 4x, then shrunk
+    ],
+)
+def test_scale_2_beats_bicubic_against_ground_truth(tmp_path, model, resize):
     """720p frames are the truth at 4x: the input is them shrunk 4x (area, 320x180), the ground
-    truth them shrunk 2x (area, 640x360). ``--scale 2`` of the input (fast 4x, then the area resize
-    into yuv420p) must be nearer the truth in Y than a bicubic 2x of the same input. The input is
-    lossless YUV 4:4:4 and the output lossless YUV 4:2:0 (x264 qp/crf 0), so only the upscale differs."""
+    truth them shrunk 2x (area, 640x360). ``--scale 2`` of the input (the native fast-x2, or fast 4x
+    then the area resize into yuv420p) must be nearer the truth in Y than a bicubic 2x of the same
+    input. The input is lossless YUV 4:4:4 and the output lossless YUV 4:2:0 (x264 qp/crf 0), so
+    only the upscale differs."""
     hr = _frames(CLIP_720P, 3)
     lr = [cv2.resize(f, (320, 180), interpolation=cv2.INTER_AREA) for f in hr]
     truth = [luma(cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA)) for f in hr]
     src, out = _lossless(lr, tmp_path / "lr.mkv"), tmp_path / "sr.mkv"
     lr = _frames(src, 3)  # as vsr reads them
-    stats = _upscale(src, out, "--scale", "2", "--crf", "0")
-    assert stats["resize"] == {"from": [1280, 720], "to": [640, 360], "filter": "area"}
+    stats = _upscale(src, out, "--scale", "2", "--crf", "0", "--model", model)
+    assert stats["resize"] == resize
     with av.open(str(out)) as c:
         sr_y = [f.to_ndarray()[: f.height].astype(np.float64) for f in c.decode(video=0)]  # Y plane
-    model = np.mean([psnr(t, y, border=4) for t, y in zip(truth, sr_y, strict=True)])
+    sr = np.mean([psnr(t, y, border=4) for t, y in zip(truth, sr_y, strict=True)])
     bicubic_2x = [cv2.resize(x, (640, 360), interpolation=cv2.INTER_CUBIC) for x in lr]
     bicubic = np.mean([psnr(t, luma(b), border=4) for t, b in zip(truth, bicubic_2x, strict=True)])
-    assert model > bicubic + 1.0, f"fast 4x + area: {model:.2f} dB, bicubic 2x: {bicubic:.2f} dB"
+    assert sr > bicubic + 1.0, f"{model}: {sr:.2f} dB, bicubic 2x: {bicubic:.2f} dB"

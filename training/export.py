@@ -128,6 +128,13 @@ def _recipe(cfg: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _form(spec: ModelSpec) -> str:
+    """How the shipped state dict relates to the trained network."""
+    if spec.arch == "ecb":
+        return "folded (edge-oriented training blocks summed into plain 3x3 convs)"
+    return "unfolded (BN folded at load)"
+
+
 def _card(spec: ModelSpec, ckpt: dict[str, Any], facts: dict[str, Any], scores: list[dict[str, Any]]) -> str:
     rows = [
         f"| {Path(r['data']).name} | {r['images']} | {r['psnr_y']:.2f} / {r['ssim_y']:.4f} "
@@ -141,17 +148,18 @@ def _card(spec: ModelSpec, ckpt: dict[str, Any], facts: dict[str, Any], scores: 
             "",
             f"{spec.description}. Architecture `{spec.arch}`, {spec.scale}x, input `{spec.colour}`.",
             "",
-            f"- weights: `{facts['file']}` (EMA generator, unfolded state dict, float32 safetensors)",
+            f"- weights: `{facts['file']}` (EMA generator, {_form(spec)} state dict, float32 safetensors)",
             f"- sha256: `{facts['sha256']}`",
             f"- parameters: {facts['params']:,}; MACs per input pixel: {facts['macs']:,.0f}",
             f"- training: step {ckpt['step']:,} of the run; data T91 + BSD200 (291 HR images), "
-            "LR by MATLAB-bicubic x1/4 on uint8, random crops with flips and 90-degree rotations",
+            f"LR by MATLAB-bicubic x1/{spec.scale} on uint8, random crops with flips and 90-degree rotations",
             f"- training config: `{cfg}`" if cfg else "- training config: (not recorded)",
             *_recipe(ckpt.get("config")),
             *([f"- note: {facts['note']}"] if facts.get("note") else []),
             f"- ONNX parity (torch vs ONNX Runtime, random input): max abs error {facts['parity']:.2e} on 0..255",
             "",
-            "## Measured quality (SR protocol: mod-crop 4, MATLAB-bicubic LR, BT.601 Y, 4 px border)",
+            f"## Measured quality (SR protocol: mod-crop {spec.scale}, MATLAB-bicubic LR, BT.601 Y, "
+            f"{spec.scale} px border)",
             "",
             f"Backend: {scores[0]['backend'] if scores else '-'}.",
             "",
