@@ -44,7 +44,7 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
         "--model",
         default=None,
         help="a model of `vsr models` (shipped or added), or a model file (.pth .pt .ckpt .safetensors "
-        ".onnx); default: fast, or the native model of --scale (fast-x2 for --scale 2)",
+        ".onnx); default: fast-stream, or the native model of --scale (2x: fast-stream-x2)",
     )
     p.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKEND_NAMES)} (default: auto)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
