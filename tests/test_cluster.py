@@ -320,3 +320,21 @@ def test_a_segment_error_is_the_worker_s_own_one_line(ray_runtime, tmp_path) -> 
     error = unwrap(caught.value)
     assert isinstance(error, InputError) and "gone.mp4" in str(error) and "\n" not in str(error)
     ray_runtime.kill(worker)
+
+
+def test_a_worker_with_other_weights_fails_the_job_in_one_line(ray_runtime, tmp_path, monkeypatch) -> None:
+    """A node whose ``--model`` resolves to other weights than the driver's refuses to start: the
+    job fails with that line (here the driver is made to expect other weights)."""
+    from test_cluster_model import tiny_onnx
+
+    from vsr.cluster import pool
+    from vsr.cluster.identity import WorkerModel
+    from vsr.errors import ModelError
+
+    path = tiny_onnx(tmp_path / "x2.onnx")
+    model = ModelConfig(str(path), "onnx", threads=1)
+    monkeypatch.setattr(pool, "for_workers", lambda m: WorkerModel(m, "ab" * 32))
+    opening = pool.WorkerPool.open(ClusterConfig(workers=1), model)
+    with pytest.raises(ModelError, match="is not the driver's: its weights' sha256 is") as caught:
+        opening.__enter__()
+    assert "\n" not in str(caught.value)

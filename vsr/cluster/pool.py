@@ -19,6 +19,7 @@ from typing import Any
 
 from ..config import ClusterConfig, ModelConfig
 from ..errors import ClusterError
+from .identity import for_workers
 from .runtime import actor_resources, ray_runtime, worker_count
 from .worker import SegmentTask, SegmentWorker
 
@@ -45,6 +46,7 @@ class WorkerPool:
 
     def __init__(self, ray: ModuleType, model: ModelConfig, cfg: ClusterConfig, resources: dict[str, float]):
         self.ray, self.model, self.cfg, self.resources = ray, model, cfg, resources
+        self.setup = for_workers(model)  # absolute model-file path and the weights' sha256
         self._cls = ray.remote(SegmentWorker).options(max_concurrency=2, max_restarts=0, **resources)
         self.slots: list[Slot] = []
         self.start_s = 0.0
@@ -70,7 +72,7 @@ class WorkerPool:
                 pool.close()
 
     def _start(self, n: int) -> None:
-        actors = [self._cls.remote(self.model) for _ in range(n)]
+        actors = [self._cls.remote(self.setup.model, self.setup.sha256) for _ in range(n)]
         self.slots = [Slot(a, {}) for a in actors]
         infos = self._get([a.info.remote() for a in actors], START_TIMEOUT_S, "start")
         for slot, info in zip(self.slots, infos, strict=True):
@@ -112,7 +114,7 @@ class WorkerPool:
         old = self.slots[slot]
         with contextlib.suppress(Exception):
             self.ray.kill(old.actor, no_restart=True)
-        actor = self._cls.remote(self.model)
+        actor = self._cls.remote(self.setup.model, self.setup.sha256)
         self.slots[slot] = Slot(actor, {**old.info, "pid": None}, old.replaced + 1, actor.info.remote())
 
     def refresh(self, slot: int) -> None:

@@ -35,6 +35,7 @@ from ..jobs.segments import JobSource, SegmentSink
 from ..stats import RunStats
 from ..video.ports import open_writer
 from ..video.reader import VideoReader
+from .identity import check_worker_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..ladder import Ladder
@@ -119,14 +120,16 @@ class _Peeked:
 class SegmentWorker:
     """Holds one ladder of ``model`` for its lifetime and upscales one segment per :meth:`run`.
 
-    A model that cannot be built is raised by :meth:`info` (the pool's first call), so the
-    driver reports it as the model's error, not as a dead worker.
+    ``sha256``: the weights the driver resolved ``model`` to (see :mod:`vsr.cluster.identity`).
+    A model that cannot be built, or whose weights here are not those, is raised by :meth:`info`
+    (the pool's first call), so the driver reports it as the model's error, not as a dead worker.
     """
 
-    def __init__(self, model: ModelConfig) -> None:
+    def __init__(self, model: ModelConfig, sha256: str | None = None) -> None:
         self.error: VsrError | None = None
         self.ladder: Ladder | None = None
         try:
+            check_worker_model(model, sha256)  # the driver's weights, not this node's namesake
             self.ladder = build_ladder(model, fallbacks=False)
         except VsrError as exc:
             self.error = exc
