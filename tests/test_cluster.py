@@ -325,7 +325,8 @@ def test_a_segment_error_is_the_worker_s_own_one_line(ray_runtime, tmp_path) -> 
 def test_a_worker_with_other_weights_fails_the_job_in_one_line(ray_runtime, tmp_path, monkeypatch) -> None:
     """A node whose ``--model`` resolves to other weights than the driver's refuses to start: the
     job fails with that line (here the driver is made to expect other weights)."""
-    from test_cluster_model import tiny_onnx
+    pytest.importorskip("onnxruntime")
+    from tiny_onnx import tiny_onnx
 
     from vsr.cluster import pool
     from vsr.cluster.identity import WorkerModel

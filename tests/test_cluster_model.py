@@ -5,10 +5,8 @@ tests/test_cluster.py::test_a_worker_with_other_weights_fails_the_job_in_one_lin
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-
 import pytest
+from tiny_onnx import tiny_onnx
 
 from vsr.cluster.identity import for_workers
 from vsr.cluster.worker import SegmentWorker
@@ -18,19 +16,6 @@ from vsr.models.integrity import file_sha256
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
-
-
-def tiny_onnx(path: Path) -> Path:
-    """A 2x RGB ONNX model of 1,308 parameters, any input size."""
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 12, 3, padding=1), torch.nn.PixelShuffle(2)).eval()
-    axes = {"input": {0: "n", 2: "h", 3: "w"}, "output": {0: "n", 2: "H", 3: "W"}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter, asked for
-        torch.onnx.export(
-            net, (torch.rand(1, 3, 8, 8),), str(path), input_names=["input"], output_names=["output"],
-            dynamic_axes=axes, opset_version=17, dynamo=False,
-        )  # fmt: skip
-    return path
 
 
 def test_the_driver_sends_an_absolute_path_and_the_weights_sha256(tmp_path, monkeypatch) -> None:

@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import math
-import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -232,17 +231,11 @@ def test_scale_two_scores_a_2x_model_against_a_2x_reference(synthetic, tmp_path)
 
 def test_a_scale_without_a_bicubic_baseline_is_one_line(synthetic, tmp_path, capsys) -> None:
     """A 3x model file: one line naming the scales eval scores (was: unexpected StopIteration)."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
-    path = tmp_path / "x3.onnx"
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 27, 3, padding=1), torch.nn.PixelShuffle(3)).eval()
-    axes = {"input": {0: "n", 2: "h", 3: "w"}, "output": {0: "n", 2: "H", 3: "W"}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter, asked for
-        torch.onnx.export(
-            net, (torch.rand(1, 3, 8, 8),), str(path), input_names=["input"], output_names=["output"],
-            dynamic_axes=axes, opset_version=17, dynamo=False,
-        )  # fmt: skip
+    from tiny_onnx import tiny_onnx
+
+    path = tiny_onnx(tmp_path / "x3.onnx", scale=3)
     argv = ["eval", "--video", str(synthetic), "--size", "64x36", "--seconds", "1", "--no-vmaf"]
     assert cli.main([*argv, "--model", str(path)]) == 2
     err = capsys.readouterr().err
