@@ -97,6 +97,16 @@ def test_a_bad_card_is_skipped_with_one_warning(models_dir: Path, capsys, caplog
     assert "evil" not in out
 
 
+def test_a_gray_model_is_listed_as_gray(models_dir: Path, capsys) -> None:
+    _plant(models_dir, _card(in_channels=1, out_channels=1))
+    _plant(models_dir, _card("colourful"))
+    assert find_user_model("evil").spec.channels == 1
+    assert main(["models"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr()[0].splitlines()[1:]}
+    assert rows["evil"][2] == "gray" and rows["colourful"][2] == "rgb"
+    assert find_user_model("evil").spec.colour == "rgb"  # how it runs: unchanged (1-channel path)
+
+
 def test_remove_deletes_only_the_files_the_name_owns(models_dir: Path, tmp_path: Path) -> None:
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")

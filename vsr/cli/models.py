@@ -1,7 +1,8 @@
 """``vsr models``: list both catalogues; ``add``, ``remove`` and ``show`` user models.
 
 ``vsr models`` (or ``vsr models list``) prints one row per model, the shipped catalogue first, then
-the user catalogue (:mod:`vsr.models.user`): name, tier, colour, params, weights (yes / missing /
+the user catalogue (:mod:`vsr.models.user`): name, tier, colour (``rgb``, ``y``; ``gray`` for a
+1-channel model file), params, weights (yes / missing /
 corrupt), catalogue (vsr / user), scale, fps (measured when a user model was added; ``-``
 otherwise) and description. The columns up to ``weights`` keep their place for scripts.
 """
@@ -68,7 +69,7 @@ def _row(spec: ModelSpec, catalogue: str, user: UserModel | None) -> tuple[str, 
     return (
         spec.name,
         spec.tier,
-        spec.colour,
+        _colour(spec),
         f"{spec.params:,}",
         "yes" if state == "ok" else state,  # or missing / corrupt
         catalogue,
@@ -76,6 +77,13 @@ def _row(spec: ModelSpec, catalogue: str, user: UserModel | None) -> tuple[str, 
         f"{speed.fps:.1f}" if speed is not None else "-",
         spec.description,
     )
+
+
+def _colour(spec: ModelSpec) -> str:
+    """The colour column: ``gray`` for a 1-channel model file (it runs on luma, see
+    :class:`~vsr.backends.base.FrameAdapter`; its spec's ``colour`` stays ``rgb``, which picks
+    that path), else the spec's ``colour`` (``rgb``, or ``y`` for the catalogue's luma nets)."""
+    return "gray" if spec.path is not None and spec.channels == 1 else spec.colour
 
 
 def add_model(args: argparse.Namespace) -> int:
