@@ -43,7 +43,12 @@ log = logging.getLogger("training")
 
 
 def _parent_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The generator weights a run starts from: a checkpoint's EMA, or a shipped ``.safetensors``."""
+    """The generator weights a run starts from: a checkpoint's EMA, or a shipped ``.safetensors``.
+
+    Any other suffix is read with :func:`load_checkpoint`, a full unpickling (``weights_only=False``:
+    a resumable checkpoint also holds the RNG states): only your own checkpoints, as a ``.pt``
+    from elsewhere can run code when loaded. Take others' weights as ``.safetensors``.
+    """
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
