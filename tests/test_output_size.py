@@ -129,6 +129,7 @@ def _with_2x() -> tuple[ModelSpec, ...]:
 
 def test_choose_model_for_scale_picks_the_shipped_2x_tier():
     assert choose_model_for_scale(2, "fast") == "fast-x2"  # native 2x, the same CPU tier
+    assert choose_model_for_scale(2, "fast-stream") == "fast-stream-x2"  # and its stream variant
     assert choose_model_for_scale(1.5, "fast") == "fast-x2"
     for scale in (3, 4, 6.0):
         assert choose_model_for_scale(scale, "fast") == "fast"
@@ -220,10 +221,12 @@ def test_height_1080_from_480x270(inputs, tmp_path):
 
 
 def test_scale_2_runs_the_native_2x_model(inputs, tmp_path, capsys):
-    stats = _upscale(inputs["face"], tmp_path / "o.mp4", "--scale", "2")
-    assert "(640x360 by fast-x2): 3 frames" in capsys.readouterr().err
+    stats = _upscale(inputs["face"], tmp_path / "o.mp4", "--scale", "2")  # default fast-stream -> its 2x
+    assert "(640x360 by fast-stream-x2): 3 frames" in capsys.readouterr().err
     assert _probe(tmp_path / "o.mp4") == (640, 360, None, 3)
-    assert stats["model"] == "fast-x2" and stats["resize"] is None
+    assert stats["model"] == "fast-stream-x2" and stats["resize"] is None
+    _upscale(inputs["face"], tmp_path / "c.mp4", "--scale", "2", "--model", "fast-x2")
+    assert "(640x360 by fast-x2): 3 frames" in capsys.readouterr().err
 
 
 def test_scale_2_of_a_4x_model_is_an_area_resize(inputs, tmp_path, capsys):
