@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--all-baselines", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--images", type=Path, default=None, help="side-by-side crops of the first clip")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds=args.seconds,
         backend="torch",
         scale=like.scale,
+        images=args.images,
     )
     result = evaluate_video(cfg)
     print(format_video_table(result))

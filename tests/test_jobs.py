@@ -215,4 +215,7 @@ def test_job_settings_name_the_weights_by_sha256(tmp_path):
     dec, enc = DecodeConfig(tmp_path / "in.mp4"), EncodeConfig(tmp_path / "out.mp4")
     settings = job_settings(dec, enc, ModelConfig("fast"), None)
     assert settings["weights_sha256"] == get_spec("fast").sha256 is not None
-    assert job_settings(dec, enc, ModelConfig("fast-stream"), None)["weights_sha256"] != settings["weights_sha256"]
+    assert (
+        job_settings(dec, enc, ModelConfig("fast-stream"), None)["weights_sha256"]
+        != settings["weights_sha256"]
+    )
