@@ -138,11 +138,11 @@ CATALOGUE: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="srgan",
         arch="srresnet",
-        description="SRGAN (Ledig et al. 2017), adversarially fine-tuned SRResNet: photo-realistic",
+        description="SRGAN (Ledig et al. 2017), adversarially fine-tuned SRResNet, colour-true: photo-realistic",
         params=1_546_435,
         macs_per_pixel=2_218_176,
         weights="srgan.safetensors",
-        sha256="0e180f8890202c48aa24ad9b264f2b2bf491884cf0e18a0a3925538d1e9139f5",
+        sha256="845b47db26562a453bd3be611f50b725b68673ce01f3ba81323a12329e173a80",
         tier="quality",
         receptive_radius=40,
         fallback="compact",
