@@ -20,6 +20,7 @@ runs in a thread of its own, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -158,7 +159,9 @@ class EnhanceTrack(MediaStreamTrack):
             log.warning("enhancing stopped: %s", exc)
         finally:
             self.stats.queue_dropped += self._sink.dropped
-            loop.call_soon_threadsafe(self._sink._hand_over, END)
+            if not loop.is_closed():  # a server shutting down closes its loop before this thread ends
+                with contextlib.suppress(RuntimeError):  # closed between the check and the call
+                    loop.call_soon_threadsafe(self._sink._hand_over, END)
 
     async def _pump(self) -> None:
         """Pull source frames as they come and push them to the engine."""
