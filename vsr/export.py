@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import derived
+from .derived import digest, ledger_path, record, recorded, verify
 from .errors import ModelError
 from .models.catalogue import ModelSpec, build_model, file_sha256
 
@@ -93,7 +93,6 @@ def onnx_for(spec: ModelSpec, *, net: nn.Module | None = None) -> Path:
             raise ModelError(f"model {spec.name!r} has no weights to export")
         source = file_sha256(path)
         key = source[:16]
-        net = build_model(spec)
     else:
         source = _tensors_sha256(net)
         key = "custom-" + source[:16]
@@ -101,9 +100,9 @@ def onnx_for(spec: ModelSpec, *, net: nn.Module | None = None) -> Path:
     if not out.is_file():
         log.info("exporting %s to ONNX: %s", spec.name, out)
     elif _trusted(source, out):
-        return out
-    export_onnx(net, spec, out)
-    derived.record(source, out, "onnx")
+        return out  # the network is built only when it must be exported
+    export_onnx(net if net is not None else build_model(spec), spec, out)
+    record(source, out, "onnx")
     return out
 
 
@@ -118,19 +117,19 @@ def _tensors_sha256(net: nn.Module) -> str:
 
 def _trusted(source: str, out: Path) -> bool:
     """Whether the cached ``out`` is what vsr exported from ``source``; warns once when not."""
-    verdict = derived.verify(source, out)
+    verdict = verify(source, out)
     if verdict == "mismatch":
-        wrote = (derived.recorded(source, out) or {}).get("sha256", "?")
+        wrote = (recorded(source, out) or {}).get("sha256", "?")
         log.warning(
             "cached ONNX %s does not match what vsr wrote (sha256 %.16s, recorded %.16s); rebuilding",
             out,
-            derived.digest(out),
+            digest(out),
             wrote,
         )
     elif verdict == "unknown":
         log.warning(
             "cached ONNX %s was not written by vsr as far as its ledger %s knows; rebuilding",
             out,
-            derived.ledger_path(source),
+            ledger_path(source),
         )
     return verdict == "ok"

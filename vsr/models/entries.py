@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .spec import ModelSpec
 
-__all__ = ["CATALOGUE", "LIVE_MODEL"]
+__all__ = ["CATALOGUE", "LIVE_MODEL", "bicubic_of_scale"]
 
 CATALOGUE: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -191,3 +191,9 @@ LIVE_MODEL = "fast-tiny-stream"
 """The default model of every live command (stream, webcam, webrtc): on 2 CPU cores it kept 100 % of
 a 30 fps 320x180 stream at full quality with 22 ms p95 added latency (scripts/stream_bench.py), and
 it is trained for compressed input, which is what live video is. Its ladder falls back to bicubic."""
+
+
+def bicubic_of_scale(scale: int) -> str | None:
+    """The catalogue's bicubic entry of ``scale`` (``bicubic``, ``bicubic-x2``), None if there is none:
+    the floor of a live ladder and the baseline of ``vsr eval --video`` at that scale."""
+    return next((s.name for s in CATALOGUE if s.arch == "bicubic" and s.scale == scale), None)

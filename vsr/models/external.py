@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ModelError
+from .entries import bicubic_of_scale
 from .external_info import SUFFIXES, ExternalInfo
 from .integrity import file_key, file_sha256
 from .spec import ModelSpec
@@ -38,12 +39,11 @@ __all__ = [
     "spec_for_path",
 ]
 
-# Bicubic catalogue entries a live ladder degrades to, by scale: every fallback chain must end in
-# bicubic of the model's own scale (vsr.models.catalogue.check_fallbacks). A model of a scale with
-# no bicubic entry (1x, 3x, 8x) has no fallback: its ladder is that one rung, and a live run that
-# falls behind drops frames instead of degrading (the engine's last resort anyway). Adding
-# bicubic-x1/-x3/-x8 entries would list three more "models" in `vsr models` that nobody asks for.
-_BICUBIC_BY_SCALE = {4: "bicubic", 2: "bicubic-x2"}
+# A model file falls back to the catalogue's bicubic entry of its scale (every fallback chain must end
+# in bicubic of the model's own scale: vsr.models.catalogue.check_fallbacks). A scale with no bicubic
+# entry (1x, 3x, 8x) has no fallback: its ladder is that one rung, and a live run that falls behind
+# drops frames instead of degrading (the engine's last resort anyway). Adding bicubic-x1/-x3/-x8
+# entries would list three more "models" in `vsr models` that nobody asks for.
 
 TILE_OVERLAP = 16
 """Input pixels of context each tile carries for a model file (``--tile``), as its receptive radius.
@@ -85,7 +85,7 @@ def external_spec(info: ExternalInfo, name: str | None = None) -> ModelSpec:
     ``get_spec(spec.name)`` must find the spec again (the ladder looks rungs up by name), so the
     default name is the path as given. The tier is ``quality`` (what a user's own model is run
     for); the fallback is the bicubic entry of the same scale where the catalogue has one (see
-    ``_BICUBIC_BY_SCALE``).
+    ``bicubic_of_scale``).
     """
     onnx = info.format == "onnx"
     return ModelSpec(
@@ -100,7 +100,7 @@ def external_spec(info: ExternalInfo, name: str | None = None) -> ModelSpec:
         sha256=info.sha256,
         tier="quality",
         cpu_backend="onnx" if onnx else "torch",
-        fallback=_BICUBIC_BY_SCALE.get(info.scale),
+        fallback=bicubic_of_scale(info.scale),
         receptive_radius=TILE_OVERLAP,
         path=info.path,
         channels=1 if info.in_channels == 1 else 3,

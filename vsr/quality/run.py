@@ -26,6 +26,7 @@ from ..backends.base import Backend
 from ..config import ModelConfig
 from ..errors import ConfigError, InputError
 from ..models.catalogue import CATALOGUE, get_spec
+from ..models.entries import bicubic_of_scale
 from .baselines import BASELINES, LanczosBackend, UnsharpBackend
 from .clip import ClipPlan, iter_frames, plan_clip, probe
 from .codec import decode_frames, encode_h264
@@ -101,7 +102,7 @@ def _open_method(name: str, backend: str, stack: contextlib.ExitStack, scale: in
     if name == "bicubic+unsharp":
         return UnsharpBackend(scale)
     if name == "bicubic":
-        name = next(s.name for s in CATALOGUE if s.arch == "bicubic" and s.scale == scale)
+        name = bicubic_of_scale(scale) or name  # VideoEvalConfig refused scales without one
     from ..build_ladder import build_ladder
 
     ladder = stack.enter_context(build_ladder(ModelConfig(name, backend), fallbacks=False))

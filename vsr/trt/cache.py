@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import derived
+from ..derived import Verdict, forget, record, verify
 from ..models.catalogue import file_sha256 as sha256_file
 from .profiles import Profile
 
@@ -210,14 +210,14 @@ class EngineCache:
             "inputs": spec.key_fields(),
         }
         atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True).encode())
-        derived.record(spec.onnx_sha256, path, "engine")
+        record(spec.onnx_sha256, path, "engine")
         return path
 
     def remove(self, spec: EngineSpec) -> None:
         path = self.engine_path(spec)
         path.with_suffix(".json").unlink(missing_ok=True)
         path.unlink(missing_ok=True)
-        derived.forget(spec.onnx_sha256, path)
+        forget(spec.onnx_sha256, path)
 
     def entries(self) -> list[dict[str, Any]]:
         """One dict per ``*.engine`` file: its sidecar's facts plus ``path``, ``bytes`` and ``status``.
@@ -245,15 +245,15 @@ class EngineCache:
         return rows
 
 
-def _ledger_verdict(onnx_sha256: object, path: Path) -> derived.Verdict:
+def _ledger_verdict(onnx_sha256: object, path: Path) -> Verdict:
     """The ledger's verdict on an engine whose sidecar names ``onnx_sha256`` (unknown when unusable)."""
     try:
-        return derived.verify(str(onnx_sha256), path)
+        return verify(str(onnx_sha256), path)
     except ValueError:  # the sidecar's onnx_sha256 is not a sha256
         return "unknown"
 
 
-def _ledger_reason(verdict: derived.Verdict) -> str | None:
+def _ledger_reason(verdict: Verdict) -> str | None:
     """Why vsr's ledger of derived files refuses an engine, or None when it vouches for it."""
     if verdict == "mismatch":
         return "it does not match what vsr built (sha256 differs from vsr's ledger)"
